@@ -1,0 +1,294 @@
+"""The ``redline`` command line."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from redline.contract import Contract, load_contract
+from redline.errors import InputError, RedlineError
+
+BATCH = 128
+
+
+class _Fail(click.ClickException):
+    """A RedlineError for click: its message on stderr, its exit code as the status."""
+
+    def __init__(self, error: RedlineError) -> None:
+        super().__init__(error.message)
+        # click declares exit_code on the class; each error carries its own.
+        object.__setattr__(self, "exit_code", error.exit_code)
+
+
+def _screen(contract_path: str | None) -> Any:
+    from redline.screen import Screen
+
+    contract = load_contract(contract_path) if contract_path else None
+    return Screen.default(contract)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="redline")
+def main() -> None:
+    """Redline: enforce an AI usage contract's red lines (RL-SURV, RL-AUTO)."""
+
+
+@main.command()
+@click.argument("text", required=False)
+@click.option(
+    "--jsonl",
+    "jsonl",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help='Screen a JSONL file of {"id", "text"} objects ("-" for stdin); one JSON verdict per line.',
+)
+@click.option("--contract", "contract_path", type=click.Path(dir_okay=False), help="A contract YAML file.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict of TEXT as JSON.")
+def check(text: str | None, jsonl: str | None, contract_path: str | None, as_json: bool) -> None:
+    """Screen TEXT, or every line of --jsonl, against the contract."""
+    if (text is None) == (jsonl is None):
+        raise click.UsageError("give either TEXT or --jsonl FILE")
+    try:
+        screen = _screen(contract_path)
+        if jsonl is not None:
+            failed = _check_jsonl(screen, jsonl)
+            if failed:
+                click.echo(f"{failed} line(s) could not be screened (see above)", err=True)
+                sys.exit(InputError.exit_code)
+            return
+        assert text is not None
+        verdict = screen.check(text)
+    except RedlineError as exc:
+        raise _Fail(exc) from None
+    if as_json:
+        click.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(_describe(verdict, screen.contract))
+
+
+def _describe(verdict: Any, contract: Contract) -> str:
+    if verdict.decision == "allowed":
+        head = click.style("allowed", fg="green", bold=True)
+    else:
+        name = contract.clause(verdict.decision).name
+        head = click.style(f"{verdict.decision}", fg="red", bold=True) + f" — {name} ({verdict.action})"
+    lines = [head]
+    for clause, score in verdict.scores.items():
+        bar = "█" * round(score * 20)
+        lines.append(f"  {clause:10} {score:5.3f} {bar}")
+    top = verdict.reasons[0]
+    lines.append(f"  strongest window ({top.clause}, {top.view}): {top.excerpt!r}")
+    lang = verdict.language
+    note = "" if verdict.confident else "  — not a language the encoder was trained on: low confidence"
+    lines.append(f"  language: {lang.code}{note}")
+    if verdict.disguises:
+        lines.append(f"  disguises undone: {', '.join(verdict.disguises)}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    number: int
+    id: Any
+    text: str | None
+    error: str | None
+    extra: dict[str, Any]
+
+
+def _read_jsonl(stream: IO[bytes], source: str, *, need_label: bool = False) -> Iterator[_Line]:
+    for number, raw in enumerate(stream, 1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield _Line(number, None, None, f"not valid UTF-8 (byte {exc.start})", {})
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield _Line(number, None, None, f"not valid JSON: {exc.msg} (column {exc.colno})", {})
+            continue
+        if not isinstance(obj, dict):
+            yield _Line(number, None, None, f"expected a JSON object, got {type(obj).__name__}", {})
+            continue
+        ident = obj.get("id", number)
+        text = obj.get("text")
+        if not isinstance(text, str):
+            problem = 'no "text" field' if text is None else f'"text" is {type(text).__name__}, not a string'
+            yield _Line(number, ident, None, problem, obj)
+            continue
+        if need_label and not isinstance(obj.get("label"), str):
+            yield _Line(number, ident, None, 'no "label" field', obj)
+            continue
+        yield _Line(number, ident, text, None, obj)
+
+
+def _batches(lines: Iterator[_Line], size: int) -> Iterator[list[_Line]]:
+    batch: list[_Line] = []
+    for line in lines:
+        batch.append(line)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _screen_lines(screen: Any, path: str, *, need_label: bool = False) -> Iterator[tuple[_Line, Any]]:
+    """Yield (line, verdict or None); reports each bad line on stderr and goes on."""
+    source = "<stdin>" if path == "-" else path
+    with contextlib.ExitStack() as stack:
+        if path == "-":
+            stream, total = sys.stdin.buffer, None
+        else:
+            stream = stack.enter_context(Path(path).open("rb"))
+            total = sum(1 for raw in stream if raw.strip())
+            stream.seek(0)
+        bar = stack.enter_context(
+            click.progressbar(length=total or 0, label="screening", file=sys.stderr, hidden=total is None)
+        )
+        for batch in _batches(_read_jsonl(stream, source, need_label=need_label), BATCH):
+            good: list[_Line] = []
+            results: dict[int, Any] = {}
+            for line in batch:
+                if line.error is None:
+                    try:
+                        screen.validate(line.text)
+                        good.append(line)
+                    except InputError as exc:
+                        results[line.number] = InputError(exc.message.replace("text 0 ", "text "))
+                else:
+                    results[line.number] = InputError(line.error)
+            verdicts = screen.check_many([line.text for line in good])
+            results.update({line.number: v for line, v in zip(good, verdicts, strict=True)})
+            for line in batch:
+                result = results[line.number]
+                if isinstance(result, InputError):
+                    click.echo(f"{source}, line {line.number}: {result.message}", err=True)
+                    yield line, None
+                else:
+                    yield line, result
+            bar.update(len(batch))
+
+
+def _check_jsonl(screen: Any, path: str) -> int:
+    failed = 0
+    for line, verdict in _screen_lines(screen, path):
+        if verdict is None:
+            failed += 1
+            click.echo(json.dumps({"id": line.id, "line": line.number, "error": "could not be screened"}))
+            continue
+        click.echo(
+            json.dumps(
+                {
+                    "id": line.id,
+                    "decision": verdict.decision,
+                    "scores": {k: round(v, 4) for k, v in verdict.scores.items()},
+                },
+                ensure_ascii=False,
+            )
+        )
+    return failed
+
+
+@main.command(name="eval")
+@click.option(
+    "--jsonl",
+    "jsonl",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help='Labelled JSONL: {"text", "label"} with optional "lang", "kind", "id".',
+)
+@click.option("--contract", "contract_path", type=click.Path(dir_okay=False), help="A contract YAML file.")
+@click.option(
+    "--report",
+    "report_path",
+    default="redline-eval.html",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the HTML report.",
+)
+def evaluate(jsonl: str, contract_path: str | None, report_path: str) -> None:
+    """Measure recall and false positives on a labelled JSONL file."""
+    from redline.evaluate import Report, Scored
+
+    try:
+        screen = _screen(contract_path)
+        rows = [
+            Scored(
+                label=line.extra["label"],
+                decision=verdict.decision,
+                scores=dict(verdict.scores),
+                lang=str(line.extra.get("lang") or verdict.language.code),
+                kind=str(line.extra.get("kind", "-")),
+            )
+            for line, verdict in _screen_lines(screen, jsonl, need_label=True)
+            if verdict is not None
+        ]
+    except RedlineError as exc:
+        raise _Fail(exc) from None
+    if not rows:
+        raise click.ClickException(f"{jsonl}: no labelled texts could be screened")
+    report = Report(rows)
+    click.echo(report.to_text())
+    Path(report_path).write_text(report.to_html(f"Redline screen evaluation: {jsonl}"), "utf-8")
+    click.echo(f"\nHTML report: {report_path}")
+
+
+@main.command()
+@click.option("--corpus", "corpus_dir", default="corpus", show_default=True, type=click.Path(file_okay=False))
+@click.option(
+    "--out", "out_dir", default="src/redline/data", show_default=True, type=click.Path(file_okay=False)
+)
+def train(corpus_dir: str, out_dir: str) -> None:
+    """Rebuild the screen's heads from the corpus (deterministic)."""
+    from redline.encoder import UseEncoder
+    from redline.train import train as run_training
+    from redline.train import write
+
+    try:
+        result = run_training(corpus_dir, UseEncoder())
+    except RedlineError as exc:
+        raise _Fail(exc) from None
+    for path in write(result, out_dir):
+        click.echo(f"wrote {path}")
+    click.echo(f"{result.items} training items, {result.examples} examples; bias shifts {result.shifts}")
+
+
+@main.group()
+def contract() -> None:
+    """Inspect and validate contracts."""
+
+
+@contract.command(name="validate")
+@click.argument("path", type=click.Path(dir_okay=False))
+def contract_validate(path: str) -> None:
+    """Check a contract file; print its hash if it is valid."""
+    try:
+        loaded = load_contract(path)
+    except RedlineError as exc:
+        raise _Fail(exc) from None
+    click.echo(f"{path}: valid, {len(loaded.clauses)} clause(s), {loaded.hash}")
+
+
+@contract.command(name="show")
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+def contract_show(path: str | None) -> None:
+    """Print a contract (the default one without PATH) as JSON, with its hash."""
+    try:
+        loaded = load_contract(path) if path else Contract.default()
+    except RedlineError as exc:
+        raise _Fail(exc) from None
+    click.echo(
+        json.dumps({"hash": loaded.hash, **loaded.model_dump(mode="json")}, indent=2, ensure_ascii=False)
+    )
+
+
+__all__ = ["main"]

@@ -1,0 +1,256 @@
+"""The screen: any text in, a :class:`Verdict` under the contract out.
+
+A text goes through four steps. It is *normalised* (disguises undone, hidden payloads decoded into
+extra views), its *language* is detected, it is cut into *windows* (the whole text when short, each
+sentence, each pair of neighbouring sentences) so that one ask buried in a long document is scored on
+its own, and every window is *encoded* and *scored* by each clause's head. A clause's score is its best
+window's score; the verdict names that window as the reason.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any, Literal
+
+import numpy as np
+
+from redline.contract import ALLOWED, Contract
+from redline.encoder import CachedEncoder, Encoder, UseEncoder, Vectors
+from redline.errors import InputError, ModelError
+from redline.heads import LinearHead, MlpHeads, fit_linear
+from redline.language import Language, detect
+from redline.normalize import normalize
+
+MAX_CHARS = 262_144
+WHOLE_TEXT_CHARS = 1_500
+LONG_SENTENCE_CHARS = 600
+MIN_WINDOW_CHARS = 12
+EXCERPT_CHARS = 240
+
+Action = Literal["allow", "block", "hold", "flag"]
+
+_SENTENCE_END = re.compile(r"(?<=[.!?;。！？；؟])\s+|(?<=[。！？；])|\n+")
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a clause scored what it did: the window that scored highest, and where it was found."""
+
+    clause: str
+    score: float
+    excerpt: str
+    view: str  # "text", or the payload it was decoded from: "base64", "hex", "rot13", "percent"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The screen's answer for one text.
+
+    ``decision`` is what the text is under the contract (``"allowed"`` or the clause it crosses);
+    ``action`` is what the contract does about it (``allow``, ``block``, ``hold`` or ``flag``).
+    ``confident`` is False when the text's language is one the encoder was not trained on.
+    """
+
+    decision: str
+    action: Action
+    scores: Mapping[str, float]
+    reasons: tuple[Reason, ...]
+    language: Language
+    confident: bool
+    disguises: tuple[str, ...]
+    contract_hash: str = field(repr=False)
+
+    @property
+    def allowed(self) -> bool:
+        return self.action in ("allow", "flag")
+
+    @property
+    def clause(self) -> str | None:
+        return None if self.decision == ALLOWED else self.decision
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "decision": self.decision,
+            "action": self.action,
+            "scores": {k: round(v, 4) for k, v in self.scores.items()},
+            "reasons": [
+                {"clause": r.clause, "score": round(r.score, 4), "excerpt": r.excerpt, "view": r.view}
+                for r in self.reasons
+            ],
+            "language": self.language.code,
+            "language_supported": self.language.supported,
+            "confident": self.confident,
+            "disguises": list(self.disguises),
+            "contract": self.contract_hash,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    text: str
+    view: str
+
+
+class Screen:
+    """Scores texts against a contract's clauses. Thread-safe; build one and share it."""
+
+    def __init__(
+        self,
+        contract: Contract,
+        encoder: Encoder,
+        heads: MlpHeads,
+        *,
+        background: Sequence[str] = (),
+        max_chars: int = MAX_CHARS,
+    ) -> None:
+        if heads.encoder != encoder.name:
+            raise ModelError(f"the heads were trained on encoder {heads.encoder!r}, not {encoder.name!r}")
+        self.contract = contract
+        self.encoder = encoder
+        self.heads = heads
+        self.max_chars = max_chars
+        self._builtin = [(i, c) for i, c in enumerate(heads.clause_ids) if c in contract.clause_ids]
+        self._custom: dict[str, LinearHead] = {}
+        for clause in contract.clauses:
+            if clause.builtin:
+                if clause.id not in heads.clause_ids:
+                    raise ModelError(f"the shipped heads do not score {clause.id}; run 'redline train'")
+            elif clause.examples is not None:
+                pos = list(clause.examples.positive)
+                neg = list(clause.examples.negative) + list(background)
+                x = encoder.encode(pos + neg)
+                y = np.array([1] * len(pos) + [0] * len(neg))
+                self._custom[clause.id] = fit_linear(x, y)
+
+    @classmethod
+    def default(cls, contract: Contract | None = None) -> Screen:
+        """The shipped screen: the default contract (or ``contract``), USE v3 and the trained heads."""
+        data = resources.files("redline").joinpath("data")
+        with resources.as_file(data.joinpath("heads.npz")) as path:
+            heads = MlpHeads.load(path)
+        background: list[str] = []
+        contract = contract or Contract.default()
+        if any(not c.builtin for c in contract.clauses):
+            import json
+
+            background = json.loads(data.joinpath("background.json").read_text("utf-8"))
+        return cls(contract, CachedEncoder(UseEncoder()), heads, background=background)
+
+    def check(self, text: str) -> Verdict:
+        return self.check_many([text])[0]
+
+    def check_many(self, texts: Iterable[str]) -> list[Verdict]:
+        """Screen several texts with one batched encoder call. Raises :class:`InputError` naming the
+        first text (0-based index) that cannot be screened."""
+        prepared = [self._prepare(i, t) for i, t in enumerate(texts)]
+        flat = [w.text for _, _, windows in prepared for w in windows]
+        scores = self._score(self.encoder.encode(flat)) if flat else {}
+        verdicts, offset = [], 0
+        for language, disguises, windows in prepared:
+            rows = slice(offset, offset + len(windows))
+            offset += len(windows)
+            verdicts.append(
+                self._verdict(language, disguises, windows, {c: s[rows] for c, s in scores.items()})
+            )
+        return verdicts
+
+    def validate(self, text: object, index: int = 0) -> None:
+        """Raise :class:`InputError` if ``text`` cannot be screened (not a string, empty, too long)."""
+        if not isinstance(text, str):
+            raise InputError(f"text {index} is {type(text).__name__}, not a string")
+        if not text.strip():
+            raise InputError(f"text {index} is empty")
+        if len(text) > self.max_chars:
+            raise InputError(
+                f"text {index} has {len(text):,} characters; the screen takes at most {self.max_chars:,}"
+            )
+
+    def _prepare(self, index: int, text: object) -> tuple[Language, tuple[str, ...], list[_Window]]:
+        self.validate(text, index)
+        assert isinstance(text, str)
+        normalized = normalize(text)
+        windows = [_Window(w, view.kind) for view in normalized.views for w in windows_of(view.text)]
+        return detect(normalized.text), normalized.disguises, windows
+
+    def _score(self, vectors: Vectors) -> dict[str, np.ndarray[Any, Any]]:
+        out: dict[str, np.ndarray[Any, Any]] = {}
+        if self._builtin:
+            builtin = self.heads.scores(vectors)
+            for column, clause_id in self._builtin:
+                out[clause_id] = builtin[:, column]
+        for clause_id, head in self._custom.items():
+            out[clause_id] = head.scores(vectors)
+        return out
+
+    def _verdict(
+        self,
+        language: Language,
+        disguises: tuple[str, ...],
+        windows: list[_Window],
+        window_scores: dict[str, np.ndarray[Any, Any]],
+    ) -> Verdict:
+        scores: dict[str, float] = {}
+        reasons: list[Reason] = []
+        crossed: list[tuple[float, str]] = []
+        for clause in self.contract.clauses:
+            column = window_scores[clause.id]
+            best = int(np.argmax(column))
+            score = float(column[best])
+            scores[clause.id] = score
+            reasons.append(Reason(clause.id, score, _excerpt(windows[best].text), windows[best].view))
+            if score >= clause.threshold:
+                crossed.append((score, clause.id))
+        reasons.sort(key=lambda r: -r.score)
+        confident = language.supported
+        if crossed:
+            decision = max(crossed)[1]
+            action: Action = self.contract.clause(decision).action
+        else:
+            decision = ALLOWED
+            action = "allow"
+        if not confident and action == "allow":
+            action = "block" if self.contract.unsupported_language == "block" else "flag"
+        return Verdict(
+            decision=decision,
+            action=action,
+            scores=scores,
+            reasons=tuple(reasons),
+            language=language,
+            confident=confident,
+            disguises=disguises,
+            contract_hash=self.contract.hash,
+        )
+
+
+def windows_of(text: str) -> list[str]:
+    """The pieces of ``text`` that are scored: the whole (if short), each sentence and each pair."""
+    sentences: list[str] = []
+    for piece in _SENTENCE_END.split(text):
+        piece = piece.strip()
+        if not piece:
+            continue
+        while len(piece) > LONG_SENTENCE_CHARS:
+            cut = piece.rfind(" ", LONG_SENTENCE_CHARS // 2, LONG_SENTENCE_CHARS)
+            cut = cut if cut > 0 else LONG_SENTENCE_CHARS
+            sentences.append(piece[:cut].strip())
+            piece = piece[cut:].strip()
+        if piece:
+            sentences.append(piece)
+    if not sentences:
+        return [text.strip() or text]
+    windows = [text.strip()] if len(text) <= WHOLE_TEXT_CHARS else []
+    if len(sentences) > 1:
+        windows += [s for s in sentences if len(s) >= MIN_WINDOW_CHARS]
+        windows += [f"{a} {b}" for a, b in itertools.pairwise(sentences)]
+    return list(dict.fromkeys(windows)) or sentences[:1]
+
+
+def _excerpt(text: str) -> str:
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
+
+
+__all__ = ["Reason", "Screen", "Verdict", "windows_of"]
