@@ -292,3 +292,170 @@ def contract_show(path: str | None) -> None:
 
 
 __all__ = ["main"]
+
+
+@main.group()
+def corpus() -> None:
+    """Build evaluation files from the corpus."""
+
+
+@corpus.command(name="export")
+@click.option("--corpus", "corpus_dir", default="corpus", show_default=True, type=click.Path(file_okay=False))
+@click.option("--split", type=click.Choice(["dev", "train"]), default="dev", show_default=True)
+@click.option(
+    "--out", "out_path", default="eval/dev.jsonl", show_default=True, type=click.Path(dir_okay=False)
+)
+def corpus_export(corpus_dir: str, split: str, out_path: str) -> None:
+    """Write a split as labelled JSONL, with its disguised copies and long documents made from it."""
+    from redline.corpus import disguised, load_corpus, long_documents
+
+    try:
+        items = [item for item in load_corpus(corpus_dir) if item.split == split]
+    except RedlineError as exc:
+        raise _Fail(exc) from None
+    made = disguised(items) + long_documents(items)
+    Path(out_path).parent.mkdir(parents=True, exist_ok=True)
+    with Path(out_path).open("w", encoding="utf-8") as out:
+        for item in items + made:
+            row = {
+                "id": item.id,
+                "lang": item.lang,
+                "label": item.label,
+                "kind": item.kind,
+                "text": item.text,
+            }
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    click.echo(f"wrote {out_path}: {len(items)} written items, {len(made)} made from them")
+
+
+@corpus.command(name="xstest")
+@click.argument("csv_path", type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False))
+def corpus_xstest(csv_path: str, out_path: str) -> None:
+    """Turn XSTest's prompts CSV into labelled JSONL: all 450 are lawful under the default contract."""
+    import csv
+
+    with Path(csv_path).open(encoding="utf-8") as src, Path(out_path).open("w", encoding="utf-8") as out:
+        count = 0
+        for row in csv.DictReader(src):
+            obj = {
+                "id": f"xstest-{row['id']}",
+                "lang": "en",
+                "label": "allowed",
+                "kind": f"xstest-{row['label']}",
+                "text": row["prompt"],
+            }
+            out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            count += 1
+    click.echo(f"wrote {out_path}: {count} prompts")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="REDLINE_CONFIG",
+    help="Gateway configuration file (tenants, providers, routes); see the README.",
+)
+@click.option("--log-level", default="warning", show_default=True)
+def serve(host: str, port: int, config_path: str | None, log_level: str) -> None:
+    """Run the gateway: OpenAI and Anthropic endpoints that enforce the contract."""
+    import uvicorn
+
+    from redline.config import load_settings
+
+    try:
+        settings = load_settings(config_path)
+    except RedlineError as exc:
+        raise _Fail(exc) from None
+    if settings.generated_key:
+        click.echo(
+            f"REDLINE_API_KEY is not set; clients must use this key for this run: {settings.generated_key}",
+            err=True,
+        )
+    providers = ", ".join(f"{p.name} ({p.url})" for p in settings.providers) or "none (set OPENAI_API_KEY …)"
+    click.echo(
+        f"redline gateway on http://{host}:{port}  ledger: {settings.ledger}  providers: {providers}",
+        err=True,
+    )
+    # One process: the SQLite ledger has one writer, which keeps the hash chain linear.
+    from redline.gateway import create_app
+
+    app = create_app(settings)
+    uvicorn.run(
+        app, host=host, port=port, log_level=log_level, loop="uvloop", http="httptools", access_log=False
+    )
+
+
+@main.group()
+def audit() -> None:
+    """Check and read a ledger, offline."""
+
+
+@audit.command(name="verify")
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False), help="The ledger's SQLite file.")
+def audit_verify(db: str) -> None:
+    """Walk the hash chain; exit 0 if every record is intact, 2 at the first one that is not."""
+    from redline.ledger import open_for_audit
+
+    try:
+        ledger = open_for_audit(db)
+    except RedlineError as exc:
+        raise _Fail(exc) from None
+    try:
+        result = ledger.verify()
+    finally:
+        ledger.close()
+    if result.ok:
+        click.echo(f"{db}: intact, {result.records} record(s), head {result.head}")
+        return
+    click.echo(
+        f"{db}: BROKEN at record {result.first_bad}: {result.problem} "
+        f"({result.records - 1} record(s) before it are intact)",
+        err=True,
+    )
+    sys.exit(2)
+
+
+@audit.command(name="show")
+@click.option("--db", "db", required=True, type=click.Path(dir_okay=False), help="The ledger's SQLite file.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per record.")
+@click.option("--tenant", default=None, help="Only this tenant's records.")
+@click.option("--limit", default=None, type=int, help="At most this many records.")
+def audit_show(db: str, as_json: bool, tenant: str | None, limit: int | None) -> None:
+    """List the ledger's records, oldest first."""
+    from redline.ledger import open_for_audit
+
+    try:
+        ledger = open_for_audit(db)
+    except RedlineError as exc:
+        raise _Fail(exc) from None
+    try:
+        for record in ledger.records(tenant=tenant, limit=limit):
+            if as_json:
+                click.echo(json.dumps(record.to_dict(), ensure_ascii=False))
+            else:
+                body = record.body
+                click.echo(
+                    f"{record.id:>6}  {record.time}  {record.tenant:12} {record.kind:15} "
+                    f"{body.get('decision', '-'):8} {body.get('action', '-'):6} {body.get('model', '')}"
+                )
+    finally:
+        ledger.close()
+
+
+@main.group()
+def keys() -> None:
+    """API keys for the config file."""
+
+
+@keys.command(name="hash")
+@click.argument("key")
+def keys_hash(key: str) -> None:
+    """Print the hashed form of KEY for a tenant's 'keys' list."""
+    from redline.config import hash_key
+
+    click.echo(hash_key(key))

@@ -34,16 +34,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
-from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from redline.errors import ContractError
+from redline.yamlfile import load_model
 
 BUILTIN_CLAUSES = ("RL-SURV", "RL-AUTO")
 ALLOWED = "allowed"
@@ -145,50 +143,7 @@ def load_contract(path: str | Path) -> Contract:
 
 
 def load_contract_text(text: str, *, source: str = "<contract>") -> Contract:
-    try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise ContractError(f"not valid YAML: {exc.problem}", source=source, line=line) from None
-    if not isinstance(data, dict) or root is None:
-        raise ContractError("a contract is a YAML mapping (version, name, clauses, …)", source=source, line=1)
-    try:
-        return Contract.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc: Sequence[Any] = first["loc"]
-        field = ".".join(str(p) for p in loc) or None
-        raise ContractError(_message(first), source=source, field=field, line=_line_of(root, loc)) from None
-
-
-def _message(error: Any) -> str:
-    message = str(error["msg"])
-    message = re.sub(r"^Value error, ", "", message)
-    if error["type"] == "extra_forbidden":
-        return "unknown field"
-    if error["type"] == "missing":
-        return "required field is missing"
-    return message
-
-
-def _line_of(node: yaml.Node, loc: Sequence[Any]) -> int:
-    """The 1-based line of the YAML node at ``loc``, or of its nearest existing parent."""
-    line = node.start_mark.line + 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == part:
-                    child = value
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            child = node.value[part]
-        if child is None:
-            return line
-        node = child
-        line = node.start_mark.line + 1
-    return line
+    return load_model(text, Contract, source=source, error=ContractError, what="a contract")
 
 
 __all__ = [

@@ -157,7 +157,7 @@ def disguised(items: list[Item], *, seed: int = 11) -> list[Item]:
     return out
 
 
-def long_documents(items: list[Item], *, seed: int = 13, count: int = 200) -> list[Item]:
+def long_documents(items: list[Item], *, seed: int = 13, per_language: int = 6) -> list[Item]:
     """Long texts of one language: lawful paragraphs with one red-line ask buried in the middle, and
     long articles made only of discussion of the red lines (which must stay allowed)."""
     rng = random.Random(seed)
@@ -171,38 +171,21 @@ def long_documents(items: list[Item], *, seed: int = 13, count: int = 200) -> li
         elif item.kind in ("neg:discussion", "neg:summary"):
             pool["article"].append(item)
     out: list[Item] = []
-    langs = sorted(lang for lang, p in by_lang.items() if len(p["filler"]) >= 6 and p["ask"])
-    for n in range(count):
-        if not langs:
-            break
-        lang = langs[n % len(langs)]
+    for lang in sorted(by_lang):
         pool = by_lang[lang]
-        if n % 2 == 0:
-            parts = rng.sample(pool["filler"], 6)
-            ask = rng.choice(pool["ask"])
-            parts.insert(3, ask)
-            out.append(
-                Item(
-                    f"long-{lang}-{n}",
-                    lang,
-                    ask.group,
-                    ask.label,
-                    "long:buried",
-                    "\n\n".join(p.text for p in parts),
-                )
-            )
-        elif len(pool["article"]) >= 4:
-            parts = rng.sample(pool["article"], 4)
-            out.append(
-                Item(
-                    f"long-{lang}-{n}",
-                    lang,
-                    parts[0].group,
-                    ALLOWED,
-                    "long:article",
-                    "\n\n".join(p.text for p in parts),
-                )
-            )
+        asks, articles = list(pool["ask"]), list(pool["article"])
+        rng.shuffle(asks)
+        rng.shuffle(articles)
+        for n in range(per_language // 2):
+            if len(pool["filler"]) >= 6 and n < len(asks):
+                parts = rng.sample(pool["filler"], 6)
+                parts.insert(3, asks[n])
+                text = "\n\n".join(p.text for p in parts)
+                out.append(Item(f"long-{lang}-b{n}", lang, asks[n].group, asks[n].label, "long:buried", text))
+            chosen = articles[3 * n : 3 * n + 3]  # each article in one long document at most
+            if len(chosen) == 3:
+                text = "\n\n".join(p.text for p in chosen)
+                out.append(Item(f"long-{lang}-a{n}", lang, chosen[0].group, ALLOWED, "long:article", text))
     return out
 
 

@@ -130,9 +130,9 @@ class Report:
 
 
 def _kind_group(kind: str) -> str:
-    if kind.startswith("neg:") or kind == "long:article":
+    if kind.startswith("neg:") or kind in ("long:article", "hard-lawful"):
         return "hard-lawful"
-    if kind in ("everyday", "homonym", "xstest"):
+    if kind in ("everyday", "homonym") or kind.startswith("xstest"):
         return "everyday"
     return "other"
 

@@ -1,7 +1,8 @@
 """Heads: small numpy models that turn sentence vectors into one score per clause.
 
-:class:`MlpHeads` is what ships for the built-in clauses: an ensemble of one-hidden-layer networks with
-one sigmoid output per clause (a text can cross both lines at once), trained by :func:`fit_mlp`.
+:class:`Heads` is what ships for the built-in clauses: an ensemble of one-hidden-layer networks with
+one sigmoid output per clause (a text can cross both lines at once) on the sentence vector, combined
+with a linear model on hashed character n-grams, trained by :func:`fit_heads`.
 :class:`LinearHead` scores a contract's own clause from its examples (:func:`fit_linear`): a few dozen
 texts are enough because the encoder already places meaning; the encoder itself is never retrained.
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,9 +31,45 @@ def _sigmoid(z: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)))
 
 
+NGRAM_BITS = 18
+NGRAM_BUCKETS = 1 << NGRAM_BITS
+NGRAM_ORDERS = (2, 3, 4)
+NGRAM_SCHEME = "poly1000003-fib-2to4-18"  # changes whenever ngram_ids would map a text differently
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def ngram_ids(text: str) -> npt.NDArray[np.int64]:
+    """Hashed character 2- to 4-grams of the lower-cased text, as unique bucket ids.
+
+    The hash is a fixed polynomial over code points (vectorised, the same in every process), so the
+    shipped weights mean the same thing wherever they are loaded.
+    """
+    padded = " " + " ".join(text.lower().split()) + " "
+    codes = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    parts = []
+    for n in NGRAM_ORDERS:
+        if len(codes) < n:
+            continue
+        h = np.full(len(codes) - n + 1, n, dtype=np.uint64)
+        for offset in range(n):
+            h = h * np.uint64(1_000_003) + codes[offset : len(codes) - n + 1 + offset]
+        parts.append((h * _MIX) >> np.uint64(64 - NGRAM_BITS))
+    if not parts:
+        return np.zeros(0, np.int64)
+    return np.unique(np.concatenate(parts)).astype(np.int64)
+
+
 @dataclass(frozen=True)
-class MlpHeads:
-    """An ensemble of MLPs: ``x (n, d) -> scores (n, len(clause_ids))`` in [0, 1]."""
+class Heads:
+    """The built-in clauses' scorer: ``(vectors (n, d), texts) -> scores (n, len(clause_ids))`` in [0, 1].
+
+    Two views of each text are combined in logit space: an ensemble of one-hidden-layer networks on the
+    sentence vector (meaning, across languages) and a linear model on hashed character n-grams (the
+    exact words that carry a condition: "without operator confirmation", "sans validation", "승인 없이").
+    ``bias`` is the calibration shift found by ``redline train``.
+    """
 
     clause_ids: tuple[str, ...]
     encoder: str
@@ -39,14 +77,42 @@ class MlpHeads:
     b1: Array  # (members, hidden)
     w2: Array  # (members, hidden, clauses)
     b2: Array  # (members, clauses)
+    ngram_w: Array  # (NGRAM_BUCKETS, clauses)
+    ngram_b: Array  # (clauses,)
+    ngram_weight: float = 0.5
+    bias: Array | None = None  # (clauses,)
     meta: dict[str, Any] = field(default_factory=dict)
 
-    def scores(self, x: Array) -> Array:
+    def mlp_probabilities(self, x: Array) -> Array:
         hidden = np.maximum(np.einsum("nd,mdh->mnh", x, self.w1) + self.b1[:, None, :], 0.0)
         logits = np.einsum("mnh,mhk->mnk", hidden, self.w2) + self.b2[:, None, :]
         return np.asarray(_sigmoid(logits).mean(axis=0), dtype=np.float32)
 
+    def ngram_logits(self, texts: Sequence[str]) -> Array:
+        out = np.empty((len(texts), len(self.clause_ids)), np.float32)
+        for i, text in enumerate(texts):
+            ids = ngram_ids(text)
+            out[i] = self.ngram_w[ids].sum(axis=0) / np.sqrt(max(len(ids), 1)) + self.ngram_b
+        return out
+
+    def logits(self, x: Array, texts: Sequence[str]) -> Array:
+        p = np.clip(self.mlp_probabilities(x), 1e-6, 1 - 1e-6)
+        z = np.log(p / (1 - p)) + self.ngram_weight * self.ngram_logits(texts)
+        return np.asarray(z if self.bias is None else z + self.bias, dtype=np.float32)
+
+    def scores(self, x: Array, texts: Sequence[str]) -> Array:
+        return np.asarray(_sigmoid(self.logits(x, texts)), dtype=np.float32)
+
     def save(self, path: str | Path) -> None:
+        header = {
+            "clause_ids": list(self.clause_ids),
+            "encoder": self.encoder,
+            "ngram_weight": self.ngram_weight,
+            "ngram_scheme": NGRAM_SCHEME,
+            "meta": self.meta,
+        }
+        bias = self.bias if self.bias is not None else np.zeros(len(self.clause_ids), np.float32)
+        nonzero = np.flatnonzero(np.any(self.ngram_w != 0, axis=1))
         buffer = io.BytesIO()
         np.savez_compressed(
             buffer,
@@ -54,28 +120,38 @@ class MlpHeads:
             b1=self.b1,
             w2=self.w2,
             b2=self.b2,
-            header=np.frombuffer(
-                json.dumps(
-                    {"clause_ids": list(self.clause_ids), "encoder": self.encoder, "meta": self.meta},
-                    sort_keys=True,
-                ).encode(),
-                dtype=np.uint8,
-            ),
+            bias=bias,
+            ngram_rows=nonzero.astype(np.int32),
+            ngram_values=self.ngram_w[nonzero],
+            ngram_b=self.ngram_b,
+            header=np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8),
         )
         Path(path).write_bytes(buffer.getvalue())
 
     @classmethod
-    def load(cls, path: str | Path) -> MlpHeads:
+    def load(cls, path: str | Path) -> Heads:
         try:
             with np.load(path, allow_pickle=False) as z:
                 header = json.loads(z["header"].tobytes().decode())
+                if header.get("ngram_scheme") != NGRAM_SCHEME:
+                    raise ModelError(
+                        f"heads file {path} hashes n-grams as {header.get('ngram_scheme')!r}, this code as "
+                        f"{NGRAM_SCHEME!r}; run 'redline train'"
+                    )
+                clause_ids = tuple(header["clause_ids"])
+                ngram_w = np.zeros((NGRAM_BUCKETS, len(clause_ids)), np.float32)
+                ngram_w[z["ngram_rows"]] = z["ngram_values"]
                 return cls(
-                    clause_ids=tuple(header["clause_ids"]),
+                    clause_ids=clause_ids,
                     encoder=header["encoder"],
                     w1=z["w1"],
                     b1=z["b1"],
                     w2=z["w2"],
                     b2=z["b2"],
+                    ngram_w=ngram_w,
+                    ngram_b=z["ngram_b"],
+                    ngram_weight=float(header["ngram_weight"]),
+                    bias=z["bias"],
                     meta=header.get("meta", {}),
                 )
         except FileNotFoundError:
@@ -97,27 +173,47 @@ class LinearHead:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    hidden: int = 128
+    hidden: int = 256
     members: int = 5
-    epochs: int = 40
+    epochs: int = 60
     batch: int = 64
-    lr: float = 2e-3
+    lr: float = 3e-3
     weight_decay: float = 1e-4
-    input_noise: float = 0.02
+    input_noise: float = 0.03
+    ngram_epochs: int = 8
+    ngram_lr: float = 0.2
+    ngram_weight: float = 0.5
     seed: int = 7
 
 
-def fit_mlp(
+def fit_heads(
     x: Array,
+    texts: Sequence[str],
     y: Array,
     weights: Array,
     clause_ids: tuple[str, ...],
     encoder: str,
     config: TrainConfig | None = None,
     meta: dict[str, Any] | None = None,
-) -> MlpHeads:
-    """Fit ``config.members`` MLPs with sigmoid cross-entropy; ``y`` is (n, clauses) in {0, 1}."""
+    aux: Array | None = None,
+) -> Heads:
+    """Fit both views on the same examples; ``y`` is (n, clauses) in {0, 1}.
+
+    ``aux`` (n, a) are extra targets the networks learn beside the clauses and then drop: telling the
+    lawful look-alikes apart by kind (a warrant, interception, a news summary …) shapes the hidden
+    layer around the conditions that separate them from the red lines.
+    """
     config = config or TrainConfig()
+    k = y.shape[1]
+    targets = y if aux is None else np.concatenate([y, aux], axis=1)
+    w1, b1, w2, b2 = fit_mlp(x, targets, weights, config)
+    w2, b2 = np.ascontiguousarray(w2[:, :, :k]), np.ascontiguousarray(b2[:, :k])
+    ngram_w, ngram_b = fit_ngrams([ngram_ids(t) for t in texts], y, weights, config)
+    return Heads(clause_ids, encoder, w1, b1, w2, b2, ngram_w, ngram_b, config.ngram_weight, None, meta or {})
+
+
+def fit_mlp(x: Array, y: Array, weights: Array, config: TrainConfig) -> tuple[Array, Array, Array, Array]:
+    """Fit ``config.members`` MLPs with sigmoid cross-entropy; returns the stacked weights."""
     n, d = x.shape
     k = y.shape[1]
     w1 = np.empty((config.members, d, config.hidden), np.float32)
@@ -156,7 +252,26 @@ def fit_mlp(
                 ]
                 adam.step(grads)
         w1[m], b1[m], w2[m], b2[m] = params
-    return MlpHeads(clause_ids, encoder, w1, b1, w2, b2, meta or {})
+    return w1, b1, w2, b2
+
+
+def fit_ngrams(
+    rows: list[npt.NDArray[np.int64]], y: Array, weights: Array, config: TrainConfig
+) -> tuple[Array, Array]:
+    """Logistic regression on hashed n-grams by plain SGD, rows visited in a seeded order."""
+    rng = np.random.default_rng(config.seed)
+    k = y.shape[1]
+    w = np.zeros((NGRAM_BUCKETS, k), np.float32)
+    b = np.zeros(k, np.float32)
+    scale = [1.0 / np.sqrt(max(len(r), 1)) for r in rows]
+    for _ in range(config.ngram_epochs):
+        for i in rng.permutation(len(rows)):
+            ids = rows[i]
+            z = w[ids].sum(axis=0) * scale[i] + b
+            g = (_sigmoid(z) - y[i]) * weights[i]
+            w[ids] -= (config.ngram_lr * scale[i]) * g[None, :]
+            b -= 0.1 * config.ngram_lr * g
+    return w, b
 
 
 def fit_linear(
@@ -195,4 +310,13 @@ class _Adam:
             p -= (self.lr * m_hat / (np.sqrt(v_hat) + 1e-8)).astype(p.dtype)
 
 
-__all__ = ["LinearHead", "MlpHeads", "TrainConfig", "fit_linear", "fit_mlp"]
+__all__ = [
+    "Heads",
+    "LinearHead",
+    "TrainConfig",
+    "fit_heads",
+    "fit_linear",
+    "fit_mlp",
+    "fit_ngrams",
+    "ngram_ids",
+]

@@ -98,7 +98,12 @@ def normalize(text: str, *, depth: int = 2) -> Normalized:
     if stripped != clean:
         disguises.append("invisible-characters")
 
-    # Encoded runs are decoded as they are, and left alone by the letter-level repairs below.
+    payloads = _payloads(stripped) if depth > 0 else []
+    # A decoded payload is read in its own view; in the text view it would only be noise that looks
+    # like no language. Runs that decode to nothing readable (hashes, keys) stay as they are, and the
+    # letter-level repairs below leave every encoded run alone.
+    for _, _, run in payloads:
+        stripped = stripped.replace(run, " ") if run else stripped
     pieces = _ENCODED_RUN.split(stripped)
     repaired: list[str] = []
     for n, piece in enumerate(pieces):
@@ -113,13 +118,12 @@ def normalize(text: str, *, depth: int = 2) -> Normalized:
         repaired.append(piece)
     clean = re.sub(r"[ \t]+", " ", "".join(repaired)).strip()
 
-    views = [View(clean, "text")]
-    if depth > 0:
-        for payload, kind in _payloads(stripped):
-            inner = normalize(payload, depth=depth - 1)
-            disguises.append(kind)
-            views.extend(View(v.text, kind if v.kind == "text" else v.kind) for v in inner.views)
-            disguises.extend(inner.disguises)
+    views = [View(clean, "text")] if clean else []
+    for payload, kind, _ in payloads:
+        inner = normalize(payload, depth=depth - 1)
+        disguises.append(kind)
+        views.extend(View(v.text, kind if v.kind == "text" else v.kind) for v in inner.views)
+        disguises.extend(inner.disguises)
     return Normalized(clean, tuple(views), tuple(dict.fromkeys(disguises)))
 
 
@@ -157,23 +161,24 @@ _REPAIRS: tuple[tuple[str, Callable[[str], str]], ...] = (
 )
 
 
-def _payloads(text: str) -> list[tuple[str, str]]:
-    found: list[tuple[str, str]] = []
+def _payloads(text: str) -> list[tuple[str, str, str]]:
+    """(decoded text, encoding, the run it was decoded from; "" when the whole text was encoded)."""
+    found: list[tuple[str, str, str]] = []
     for run in _BASE64_RUN.findall(text):
         decoded = _decode_base64(run)
         if decoded:
-            found.append((decoded, "base64"))
+            found.append((decoded, "base64", run))
     for run in _HEX_RUN.findall(text):
         decoded = _decode_hex(run)
         if decoded:
-            found.append((decoded, "hex"))
+            found.append((decoded, "hex", run))
     for run in _PERCENT_RUN.findall(text):
         decoded = unquote(run)
         if decoded != run and _readable(decoded):
-            found.append((decoded, "percent"))
+            found.append((decoded, "percent", run))
     rot = codecs.decode(text, "rot13")
     if _english_ratio(rot) >= 0.25 and _english_ratio(rot) > 2 * _english_ratio(text):
-        found.append((rot, "rot13"))
+        found.append((rot, "rot13", ""))
     return found
 
 

@@ -21,11 +21,12 @@ import numpy as np
 from redline.contract import ALLOWED, Contract
 from redline.encoder import CachedEncoder, Encoder, UseEncoder, Vectors
 from redline.errors import InputError, ModelError
-from redline.heads import LinearHead, MlpHeads, fit_linear
+from redline.heads import Heads, LinearHead, fit_linear
 from redline.language import Language, detect
 from redline.normalize import normalize
 
 MAX_CHARS = 262_144
+SHORT_TEXT_CHARS = 400
 WHOLE_TEXT_CHARS = 1_500
 LONG_SENTENCE_CHARS = 600
 MIN_WINDOW_CHARS = 12
@@ -102,7 +103,7 @@ class Screen:
         self,
         contract: Contract,
         encoder: Encoder,
-        heads: MlpHeads,
+        heads: Heads,
         *,
         background: Sequence[str] = (),
         max_chars: int = MAX_CHARS,
@@ -131,7 +132,7 @@ class Screen:
         """The shipped screen: the default contract (or ``contract``), USE v3 and the trained heads."""
         data = resources.files("redline").joinpath("data")
         with resources.as_file(data.joinpath("heads.npz")) as path:
-            heads = MlpHeads.load(path)
+            heads = Heads.load(path)
         background: list[str] = []
         contract = contract or Contract.default()
         if any(not c.builtin for c in contract.clauses):
@@ -148,7 +149,7 @@ class Screen:
         first text (0-based index) that cannot be screened."""
         prepared = [self._prepare(i, t) for i, t in enumerate(texts)]
         flat = [w.text for _, _, windows in prepared for w in windows]
-        scores = self._score(self.encoder.encode(flat)) if flat else {}
+        scores = self._score(self.encoder.encode(flat), flat) if flat else {}
         verdicts, offset = [], 0
         for language, disguises, windows in prepared:
             rows = slice(offset, offset + len(windows))
@@ -174,12 +175,15 @@ class Screen:
         assert isinstance(text, str)
         normalized = normalize(text)
         windows = [_Window(w, view.kind) for view in normalized.views for w in windows_of(view.text)]
-        return detect(normalized.text), normalized.disguises, windows
+        if not windows:  # nothing readable at all, e.g. only punctuation
+            windows = [_Window(text.strip(), "text")]
+        language = detect(" ".join(view.text for view in normalized.views))
+        return language, normalized.disguises, windows
 
-    def _score(self, vectors: Vectors) -> dict[str, np.ndarray[Any, Any]]:
+    def _score(self, vectors: Vectors, texts: list[str]) -> dict[str, np.ndarray[Any, Any]]:
         out: dict[str, np.ndarray[Any, Any]] = {}
         if self._builtin:
-            builtin = self.heads.scores(vectors)
+            builtin = self.heads.scores(vectors, texts)
             for column, clause_id in self._builtin:
                 out[clause_id] = builtin[:, column]
         for clause_id, head in self._custom.items():
@@ -226,8 +230,12 @@ class Screen:
         )
 
 
-def windows_of(text: str) -> list[str]:
-    """The pieces of ``text`` that are scored: the whole (if short), each sentence and each pair."""
+def windows_of(text: str, *, short: int = SHORT_TEXT_CHARS) -> list[str]:
+    """The pieces of ``text`` that are scored: a text of at most ``short`` characters whole; a longer
+    one also (or, past ``WHOLE_TEXT_CHARS``, only) by each sentence and each pair of neighbours."""
+    text = text.strip()
+    if len(text) <= short:
+        return [text]
     sentences: list[str] = []
     for piece in _SENTENCE_END.split(text):
         piece = piece.strip()
@@ -240,9 +248,7 @@ def windows_of(text: str) -> list[str]:
             piece = piece[cut:].strip()
         if piece:
             sentences.append(piece)
-    if not sentences:
-        return [text.strip() or text]
-    windows = [text.strip()] if len(text) <= WHOLE_TEXT_CHARS else []
+    windows = [text] if len(text) <= WHOLE_TEXT_CHARS else []
     if len(sentences) > 1:
         windows += [s for s in sentences if len(s) >= MIN_WINDOW_CHARS]
         windows += [f"{a} {b}" for a, b in itertools.pairwise(sentences)]

@@ -7,8 +7,8 @@ surveillance must learn to stay lawful out of context. Windows of a red-line tex
 only some of its sentences carry the ask.
 
 The decision threshold lives in the contract (0.5 by default). After fitting, each clause's output bias
-is shifted so that, on out-of-fold scores of the training split, lawful texts cross 0.5 at most at the
-rate ``TrainConfig``'s target allows: the heads are calibrated without looking at the dev split.
+is shifted so that, on out-of-fold scores of the training split, the hard lawful cases (the ``neg:*``
+kinds) cross 0.5 at the rate ``target_fpr``: the heads are calibrated without looking at the dev split.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 from redline.contract import ALLOWED, BUILTIN_CLAUSES
 from redline.corpus import Item, corpus_hash, load_corpus
 from redline.encoder import Encoder
-from redline.heads import MlpHeads, TrainConfig, fit_mlp
+from redline.heads import Heads, TrainConfig, fit_heads
 from redline.normalize import normalize
 from redline.screen import windows_of
 
@@ -35,11 +35,37 @@ BACKGROUND_ITEMS = 160
 
 @dataclass(frozen=True)
 class TrainResult:
-    heads: MlpHeads
+    heads: Heads
     examples: int
     items: int
     background: list[str]
     shifts: dict[str, float]
+
+
+AUX_KINDS = (
+    "neg:foreign-intel",
+    "neg:warrant",
+    "neg:aggregate",
+    "neg:own-network",
+    "neg:discussion",
+    "neg:summary",
+    "neg:privacy",
+    "neg:military-support",
+    "neg:human-decision",
+    "neg:interception",
+    "neg:nonforce-autonomy",
+    "everyday",
+    "homonym",
+    "surv:disguised",
+    "surv:technical",
+    "auto:disguised",
+    "auto:technical",
+)
+
+
+def aux_targets(items: list[Item], owners: list[int]) -> np.ndarray[Any, Any]:
+    """One column per kind in AUX_KINDS: the auxiliary targets that shape the hidden layer."""
+    return np.array([[items[o].kind == kind for kind in AUX_KINDS] for o in owners], np.float32)
 
 
 def training_examples(
@@ -58,7 +84,8 @@ def training_examples(
         weights.append(1.0)
         owners.append(index)
         if item.label == ALLOWED:
-            for window in windows_of(text):
+            # Every sentence, however short the item: inside a long document it is scored alone.
+            for window in windows_of(text, short=0):
                 if window != text:
                     texts.append(window)
                     labels.append(target)
@@ -72,31 +99,34 @@ def train(
     encoder: Encoder,
     config: TrainConfig | None = None,
     *,
-    target_fpr: float = 0.015,
+    target_fpr: float = 0.025,
 ) -> TrainResult:
     config = config or TrainConfig()
     items = [item for item in load_corpus(corpus_dir) if item.split == "train"]
     texts, y, w, owners = training_examples(items)
     x = encoder.encode(texts)
+    aux = aux_targets(items, owners)
 
     # Out-of-fold scores of whole items, to calibrate the output bias without touching dev.
-    groups = np.array([hash_group(items[o].group) % FOLDS for o in owners])
+    folds = np.array([hash_group(items[o].group) % FOLDS for o in owners])
     whole = np.array([i == 0 or owners[i - 1] != owners[i] for i in range(len(owners))])
     oof = np.zeros_like(y)
     fold_config = replace(config, members=2)
     for fold in range(FOLDS):
-        held = groups == fold
-        heads = fit_mlp(x[~held], y[~held], w[~held], BUILTIN_CLAUSES, encoder.name, fold_config)
-        oof[held] = heads.scores(x[held])
-    shifts = {}
-    lawful = (y.sum(axis=1) == 0) & whole
-    for column, clause in enumerate(BUILTIN_CLAUSES):
-        logits = np.log(
-            np.clip(oof[lawful, column], 1e-6, 1 - 1e-6) / np.clip(1 - oof[lawful, column], 1e-6, 1)
+        held = folds == fold
+        kept = [t for t, h in zip(texts, held, strict=True) if not h]
+        heads = fit_heads(
+            x[~held], kept, y[~held], w[~held], BUILTIN_CLAUSES, encoder.name, fold_config, aux=aux[~held]
         )
-        cut = float(np.quantile(logits, 1 - target_fpr))
-        shifts[clause] = round(min(0.0, -cut), 4)  # only ever raise the bar, never lower it
-
+        oof[held] = heads.logits(x[held], [t for t, h in zip(texts, held, strict=True) if h])
+    hard = np.array([items[o].kind.startswith("neg:") for o in owners]) & whole
+    # The shift puts the hard lawful texts' (1 - target_fpr) quantile at logit 0, i.e. at the contract's
+    # default threshold of 0.5; it only ever raises the bar, since the out-of-fold models are weaker
+    # than the final one and would otherwise talk it into lowering it.
+    shifts = {
+        clause: round(min(0.0, -float(np.quantile(oof[hard, column], 1 - target_fpr))), 4)
+        for column, clause in enumerate(BUILTIN_CLAUSES)
+    }
     meta = {
         "corpus_sha256": corpus_hash(items),
         "train_items": len(items),
@@ -106,9 +136,8 @@ def train(
         "target_fpr": target_fpr,
         "bias_shift": shifts,
     }
-    heads = fit_mlp(x, y, w, BUILTIN_CLAUSES, encoder.name, config, meta)
-    b2 = heads.b2 + np.array([shifts[c] for c in BUILTIN_CLAUSES], np.float32)
-    heads = replace(heads, b2=b2.astype(np.float32))
+    heads = fit_heads(x, texts, y, w, BUILTIN_CLAUSES, encoder.name, config, meta, aux=aux)
+    heads = replace(heads, bias=np.array([shifts[c] for c in BUILTIN_CLAUSES], np.float32))
     return TrainResult(heads, len(texts), len(items), background(items), shifts)
 
 

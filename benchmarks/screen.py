@@ -1,0 +1,96 @@
+"""Screen benchmark: single-text latency, batched throughput and peak memory, on this machine.
+
+    .venv/bin/python benchmarks/screen.py [--texts eval/dev.jsonl] [--out benchmarks/results/screen.json]
+
+The texts are the evaluation set's mix of lengths (short asks, paragraphs, long documents). Every timed
+call sees a text it has not seen before: the encoder's cache is off, so the figures are the cold cost of
+screening, not cache hits. The encoder alone (same texts, same process) is measured beside the screen as
+the reference: the screen's cost above it is normalisation, windows and heads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+from redline.contract import Contract
+from redline.encoder import UseEncoder
+from redline.heads import Heads
+from redline.screen import Screen
+
+
+def _texts(path: Path, limit: int) -> list[str]:
+    texts = [json.loads(line)["text"] for line in path.open(encoding="utf-8") if line.strip()]
+    return texts[:limit]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--texts", type=Path, default=Path("eval/dev.jsonl"))
+    parser.add_argument("--limit", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    texts = _texts(args.texts, args.limit)
+    encoder = UseEncoder()
+    heads_path = Path(__file__).resolve().parent.parent / "src" / "redline" / "data" / "heads.npz"
+    screen = Screen(Contract.default(), encoder, Heads.load(heads_path))
+    started = time.perf_counter()
+    screen.check("warm-up: load the encoder")
+    load_s = time.perf_counter() - started
+    for text in texts[:50]:
+        screen.check(text)
+
+    single_ms = []
+    for text in texts:
+        t0 = time.perf_counter()
+        screen.check(text)
+        single_ms.append((time.perf_counter() - t0) * 1000)
+
+    encoder_ms = []
+    for text in texts:
+        t0 = time.perf_counter()
+        encoder.encode([text])
+        encoder_ms.append((time.perf_counter() - t0) * 1000)
+
+    t0 = time.perf_counter()
+    for start in range(0, len(texts), args.batch):
+        screen.check_many(texts[start : start + args.batch])
+    batched_s = time.perf_counter() - t0
+
+    lengths = [len(t) for t in texts]
+    result = {
+        "texts": len(texts),
+        "chars_median": statistics.median(lengths),
+        "chars_max": max(lengths),
+        "load_s": round(load_s, 2),
+        "single_p50_ms": round(_percentile(single_ms, 0.5), 3),
+        "single_p99_ms": round(_percentile(single_ms, 0.99), 3),
+        "single_mean_ms": round(statistics.fmean(single_ms), 3),
+        "encoder_only_p50_ms": round(_percentile(encoder_ms, 0.5), 3),
+        "encoder_only_p99_ms": round(_percentile(encoder_ms, 0.99), 3),
+        "batched_texts_per_s": round(len(texts) / batched_s, 1),
+        "batch": args.batch,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    print(json.dumps(result, indent=2))
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+"""OpenAI-compatible providers: OpenAI, xAI, vLLM, Ollama, LM Studio and anything else that serves
+``POST {base_url}/chat/completions``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+from redline.chat import ChatRequest, ChatResponse, Delta
+from redline.formats import openai as wire
+from redline.providers.base import Provider, UpstreamError
+
+
+class OpenAIProvider(Provider):
+    type = "openai"
+
+    def _headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    async def complete(self, request: ChatRequest) -> ChatResponse:
+        body = await self._post(
+            f"{self.config.url}/chat/completions", wire.request_body(request, stream=False), self._headers()
+        )
+        try:
+            return wire.parse_response(body)
+        except Exception as exc:  # a malformed answer is the provider's failure, not the client's
+            raise UpstreamError(self.name, f"malformed answer: {exc}") from None
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
+        url = f"{self.config.url}/chat/completions"
+        async for _, data in self._sse(url, wire.request_body(request, stream=True), self._headers()):
+            if data == "[DONE]":
+                return
+            try:
+                chunk = json.loads(data)
+            except json.JSONDecodeError:
+                raise UpstreamError(self.name, "sent a stream chunk that is not JSON") from None
+            if "error" in chunk:
+                raise UpstreamError(self.name, f"stream error: {chunk['error']}")
+            for delta in wire.parse_chunk(chunk):
+                yield delta
+
+
+__all__ = ["OpenAIProvider"]
