@@ -9,6 +9,7 @@ With no file at all the gateway starts from the ecosystem's own variables::
     REDLINE_API_KEY                          the key clients send (Bearer or x-api-key)
     REDLINE_DB                               the SQLite ledger (default ./redline.db)
     REDLINE_CONFIG                           a config file (same as --config)
+    REDLINE_SCREEN_CACHE                     how many screened texts' vectors to keep (default 16384; 0: off)
 
 and routes models by their usual prefixes: ``claude-*`` to Anthropic, ``gemini-*`` to Gemini, the rest
 to the OpenAI-compatible provider. A config file adds tenants, providers, routes and contracts::
@@ -139,6 +140,7 @@ class Settings(_Frozen):
     tenants: tuple[Tenant, ...]
     retries: int = 1
     breaker: BreakerConfig = BreakerConfig()
+    screen_cache: int = 16384  # texts whose vectors are kept; 0 turns the cache off
     generated_key: str | None = Field(default=None, repr=False)  # set when REDLINE_API_KEY was not
     env: Mapping[str, str] = Field(default_factory=dict, repr=False)
 
@@ -238,6 +240,7 @@ def load_settings(path: str | Path | None = None, env: Mapping[str, str] | None 
         tenants=tuple(tenants),
         retries=file.retries,
         breaker=file.breaker,
+        screen_cache=int(env.get("REDLINE_SCREEN_CACHE", "16384")),
         generated_key=generated,
         env=env,
     )

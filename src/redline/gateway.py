@@ -17,6 +17,7 @@ import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,18 +32,18 @@ from starlette.routing import Route as HttpRoute
 from redline.chat import ChatRequest, ChatResponse, Delta, ToolCall
 from redline.config import Settings, Tenant
 from redline.contract import ALLOWED, Contract
-from redline.encoder import CachedEncoder, UseEncoder
+from redline.encoder import CachedEncoder, Encoder, UseEncoder
 from redline.errors import ProviderError, RequestError
 from redline.events import AnswerScreened, ProviderFailed, RequestScreened
 from redline.formats.anthropic import AnthropicFormat
 from redline.formats.base import Format, StreamWriter
 from redline.formats.openai import OpenAIFormat
 from redline.heads import Heads
-from redline.ledger import Ledger
+from redline.ledger import Ledger, Record
 from redline.openapi import openapi_document
 from redline.providers import Provider, build
 from redline.routing import Route, Router
-from redline.screen import Screen, Verdict
+from redline.screen import Screen, Verdict, shipped_background, shipped_heads
 from redline.streaming import StreamGuard
 
 log = logging.getLogger("redline.gateway")
@@ -134,15 +135,16 @@ class Gateway:
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.settings = settings
-        encoder = CachedEncoder(UseEncoder(), size=16384)
-        base = Screen.default() if heads is None else None
-        heads = heads or (base.heads if base else None)
-        assert heads is not None
+        encoder: Encoder = (
+            CachedEncoder(UseEncoder(), size=settings.screen_cache) if settings.screen_cache else UseEncoder()
+        )
+        heads = heads or shipped_heads()
+        background = shipped_background()
         self._screens: dict[str, Screen] = {}
         for tenant in settings.tenants:
             key = tenant.contract.hash
             if key not in self._screens:
-                self._screens[key] = Screen(tenant.contract, encoder, heads)
+                self._screens[key] = Screen(tenant.contract, encoder, heads, background=background)
         self.ledger = ledger or Ledger(settings.ledger)
         self.client = client or httpx.AsyncClient(
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=128), timeout=60.0
@@ -239,7 +241,8 @@ class Gateway:
         texts = list(chat.texts())
         judgement, _ = await self.judge(screen, texts)
         self.metrics.requests.labels(tenant.name, endpoint, judgement.decision).inc()
-        record = await self.ledger.record(
+        # The request's record is written while the provider works; every answer below waits for it.
+        pending = self.ledger.append(
             RequestScreened(
                 tenant=tenant.name,
                 request_hash=request_hash,
@@ -255,12 +258,12 @@ class Gateway:
             )
         )
         if judgement.refused:
-            raise _refusal(judgement, record.id, "request")
-        route = self.route(chat.model)
+            raise _refusal(judgement, (await asyncio.wrap_future(pending)).id, "request")
         try:
+            route = self.route(chat.model)
             if chat.stream:
-                return await self._stream(tenant, screen, fmt, route, chat, request_hash, record.id)
-            return await self._complete(tenant, screen, fmt, route, chat, request_hash, record.id)
+                return await self._stream(tenant, screen, fmt, route, chat, request_hash, pending)
+            return await self._complete(tenant, screen, fmt, route, chat, request_hash, pending)
         except ProviderError as exc:
             failed = await self.ledger.record(
                 ProviderFailed(
@@ -274,6 +277,9 @@ class Gateway:
             )
             exc.extra["record"] = failed.id
             raise
+        except RequestError:
+            await asyncio.wrap_future(pending)
+            raise
 
     async def _complete(
         self,
@@ -283,7 +289,7 @@ class Gateway:
         route: Route,
         chat: ChatRequest,
         request_hash: str,
-        request_record: int,
+        request_record: Future[Record],
     ) -> Response:
         started = time.perf_counter()
         served = await self.router.complete(route, chat)
@@ -318,7 +324,7 @@ class Gateway:
             fmt.render(answer, chat.model),
             headers={
                 "x-redline-record": str(record.id),
-                "x-redline-request-record": str(request_record),
+                "x-redline-request-record": str((await asyncio.wrap_future(request_record)).id),
                 "x-redline-provider": served.provider,
             },
         )
@@ -331,9 +337,10 @@ class Gateway:
         route: Route,
         chat: ChatRequest,
         request_hash: str,
-        request_record: int,
+        request_record: Future[Record],
     ) -> Response:
         served = await self.router.stream(route, chat)
+        request_id = (await asyncio.wrap_future(request_record)).id
         self._count_failures(served.attempts)
         stream_id = ("msg_" if fmt.name == "anthropic" else "chatcmpl-") + secrets.token_hex(12)
         relay = _Relay(
@@ -343,7 +350,7 @@ class Gateway:
             relay.run(_chain(served.first, served.rest)),
             media_type="text/event-stream",
             headers={
-                "x-redline-record": str(request_record),
+                "x-redline-record": str(request_id),
                 "x-redline-provider": served.provider,
                 "cache-control": "no-cache",
             },

@@ -10,6 +10,7 @@ window's score; the verdict names that window as the reason.
 from __future__ import annotations
 
 import itertools
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -130,16 +131,8 @@ class Screen:
     @classmethod
     def default(cls, contract: Contract | None = None) -> Screen:
         """The shipped screen: the default contract (or ``contract``), USE v3 and the trained heads."""
-        data = resources.files("redline").joinpath("data")
-        with resources.as_file(data.joinpath("heads.npz")) as path:
-            heads = Heads.load(path)
-        background: list[str] = []
         contract = contract or Contract.default()
-        if any(not c.builtin for c in contract.clauses):
-            import json
-
-            background = json.loads(data.joinpath("background.json").read_text("utf-8"))
-        return cls(contract, CachedEncoder(UseEncoder()), heads, background=background)
+        return cls(contract, CachedEncoder(UseEncoder()), shipped_heads(), background=shipped_background())
 
     def check(self, text: str) -> Verdict:
         return self.check_many([text])[0]
@@ -228,6 +221,18 @@ class Screen:
             disguises=disguises,
             contract_hash=self.contract.hash,
         )
+
+
+def shipped_heads() -> Heads:
+    """The heads trained by ``redline train`` and shipped inside the package."""
+    with resources.as_file(resources.files("redline").joinpath("data", "heads.npz")) as path:
+        return Heads.load(path)
+
+
+def shipped_background() -> list[str]:
+    """Everyday lawful texts that contract-defined clauses learn against."""
+    text = resources.files("redline").joinpath("data", "background.json").read_text("utf-8")
+    return list(json.loads(text))
 
 
 def windows_of(text: str, *, short: int = SHORT_TEXT_CHARS) -> list[str]:
