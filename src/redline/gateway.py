@@ -21,7 +21,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
@@ -41,7 +40,7 @@ from redline.formats.openai import OpenAIFormat
 from redline.heads import Heads
 from redline.ledger import Ledger, Record
 from redline.openapi import openapi_document
-from redline.providers import Provider, build
+from redline.providers import HttpClient, Provider, build
 from redline.routing import Route, Router
 from redline.screen import Screen, Verdict, shipped_background, shipped_heads
 from redline.streaming import StreamGuard
@@ -132,7 +131,7 @@ class Gateway:
         *,
         heads: Heads | None = None,
         ledger: Ledger | None = None,
-        client: httpx.AsyncClient | None = None,
+        http: HttpClient | None = None,
     ) -> None:
         self.settings = settings
         encoder: Encoder = (
@@ -146,11 +145,9 @@ class Gateway:
             if key not in self._screens:
                 self._screens[key] = Screen(tenant.contract, encoder, heads, background=background)
         self.ledger = ledger or Ledger(settings.ledger)
-        self.client = client or httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=512, max_keepalive_connections=128), timeout=60.0
-        )
+        self.http = http or HttpClient()
         self.providers: dict[str, Provider] = {
-            p.name: build(p, self.client, p.key(settings.env)) for p in settings.providers
+            p.name: build(p, self.http, p.key(settings.env)) for p in settings.providers
         }
         self.router = Router(settings.retries, settings.breaker)
         self._routes: dict[str, Route | None] = {}
@@ -236,7 +233,6 @@ class Gateway:
             raise RequestError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
         chat = fmt.parse(body)
         screen = self.screen_for(tenant)
-        contract = screen.contract
         request_hash = "sha256:" + hashlib.sha256(raw).hexdigest()
         texts = list(chat.texts())
         judgement, _ = await self.judge(screen, texts)
@@ -246,7 +242,7 @@ class Gateway:
             RequestScreened(
                 tenant=tenant.name,
                 request_hash=request_hash,
-                contract=contract.hash,
+                contract=screen.contract_hash,
                 decision=judgement.decision,
                 action=judgement.action,
                 scores=_rounded(judgement.scores),
@@ -269,7 +265,7 @@ class Gateway:
                 ProviderFailed(
                     tenant=tenant.name,
                     request_hash=request_hash,
-                    contract=contract.hash,
+                    contract=screen.contract_hash,
                     model=chat.model,
                     attempts=exc.attempts,
                     status=exc.status,
@@ -307,7 +303,7 @@ class Gateway:
             AnswerScreened(
                 tenant=tenant.name,
                 request_hash=request_hash,
-                contract=screen.contract.hash,
+                contract=screen.contract_hash,
                 decision=judgement.decision,
                 action=judgement.action,
                 scores=_rounded(judgement.scores),
@@ -408,11 +404,11 @@ class Gateway:
             except Exception as exc:
                 raise RequestError(400, "invalid_text", str(exc)) from None
         verdicts = await asyncio.to_thread(screen.check_many, texts)
-        return JSONResponse({"verdicts": [v.to_dict() for v in verdicts], "contract": screen.contract.hash})
+        return JSONResponse({"verdicts": [v.to_dict() for v in verdicts], "contract": screen.contract_hash})
 
     async def close(self) -> None:
         await self.router.drain()
-        await self.client.aclose()
+        await self.http.close()
         self.ledger.close()
 
 
@@ -435,7 +431,7 @@ class _Relay:
             AnswerScreened(
                 tenant=self.tenant.name,
                 request_hash=self.request_hash,
-                contract=self.screen.contract.hash,
+                contract=self.screen.contract_hash,
                 decision=judgement.decision,
                 action=judgement.action,
                 scores=_rounded(judgement.scores),

@@ -12,6 +12,8 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -108,13 +110,19 @@ class Screen:
         *,
         background: Sequence[str] = (),
         max_chars: int = MAX_CHARS,
+        cache_size: int = 4096,
     ) -> None:
         if heads.encoder != encoder.name:
             raise ModelError(f"the heads were trained on encoder {heads.encoder!r}, not {encoder.name!r}")
         self.contract = contract
+        self.contract_hash = contract.hash
         self.encoder = encoder
         self.heads = heads
         self.max_chars = max_chars
+        # Verdicts by exact text: a gateway sees the same system prompts and tool schemas again and again.
+        self._cache: OrderedDict[str, Verdict] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
         self._builtin = [(i, c) for i, c in enumerate(heads.clause_ids) if c in contract.clause_ids]
         self._custom: dict[str, LinearHead] = {}
         for clause in contract.clauses:
@@ -140,6 +148,30 @@ class Screen:
     def check_many(self, texts: Iterable[str]) -> list[Verdict]:
         """Screen several texts with one batched encoder call. Raises :class:`InputError` naming the
         first text (0-based index) that cannot be screened."""
+        texts = list(texts)
+        for index, text in enumerate(texts):
+            self.validate(text, index)
+        if not self._cache_size:
+            return self._check_many(texts)
+        out: list[Verdict | None] = []
+        with self._lock:
+            for text in texts:
+                hit = self._cache.get(text)
+                if hit is not None:
+                    self._cache.move_to_end(text)
+                out.append(hit)
+        missing = [i for i, v in enumerate(out) if v is None]
+        if missing:
+            fresh = self._check_many([texts[i] for i in missing])
+            with self._lock:
+                for i, verdict in zip(missing, fresh, strict=True):
+                    out[i] = verdict
+                    self._cache[texts[i]] = verdict
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return [v for v in out if v is not None]
+
+    def _check_many(self, texts: list[str]) -> list[Verdict]:
         prepared = [self._prepare(i, t) for i, t in enumerate(texts)]
         flat = [w.text for _, _, windows in prepared for w in windows]
         scores = self._score(self.encoder.encode(flat), flat) if flat else {}
@@ -219,7 +251,7 @@ class Screen:
             language=language,
             confident=confident,
             disguises=disguises,
-            contract_hash=self.contract.hash,
+            contract_hash=self.contract_hash,
         )
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import httpx
-
 from redline.config import ProviderConfig
 from redline.providers.anthropic import AnthropicProvider
-from redline.providers.base import Provider, UpstreamError
+from redline.providers.base import HttpClient, Provider, UpstreamError
 from redline.providers.gemini import GeminiProvider
 from redline.providers.openai import OpenAIProvider
 
@@ -15,8 +13,8 @@ REGISTRY: dict[str, type[Provider]] = {
 }
 
 
-def build(config: ProviderConfig, client: httpx.AsyncClient, api_key: str | None) -> Provider:
-    return REGISTRY[config.type](config, client, api_key)
+def build(config: ProviderConfig, http: HttpClient, api_key: str | None) -> Provider:
+    return REGISTRY[config.type](config, http, api_key)
 
 
-__all__ = ["REGISTRY", "Provider", "UpstreamError", "build"]
+__all__ = ["REGISTRY", "HttpClient", "Provider", "UpstreamError", "build"]

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 
 from redline.chat import ChatRequest, ChatResponse, Delta
 from redline.config import ProviderConfig
@@ -32,13 +32,31 @@ class UpstreamError(Exception):
         self.provider, self.status, self.retryable = provider, status, retryable
 
 
+class HttpClient:
+    """One pooled HTTP client for every provider, opened on first use inside the running event loop."""
+
+    def __init__(self, *, connections: int = 512) -> None:
+        self.connections = connections
+        self._session: aiohttp.ClientSession | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self.connections, ttl_dns_cache=300)
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True)
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
 class Provider(ABC):
     type: str
 
-    def __init__(self, config: ProviderConfig, client: httpx.AsyncClient, api_key: str | None) -> None:
+    def __init__(self, config: ProviderConfig, http: HttpClient, api_key: str | None) -> None:
         self.config = config
         self.name = config.name
-        self.client = client
+        self.http = http
         self.api_key = api_key
 
     @abstractmethod
@@ -48,30 +66,39 @@ class Provider(ABC):
     def stream(self, request: ChatRequest) -> AsyncIterator[Delta]: ...
 
     async def _post(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+        timeout = aiohttp.ClientTimeout(total=self.config.timeout)
         try:
-            response = await self.client.post(url, json=body, headers=headers, timeout=self.config.timeout)
-        except httpx.TimeoutException:
+            async with self.http.session().post(
+                url, data=_json(body), headers={**headers, **_JSON_HEADERS}, timeout=timeout
+            ) as response:
+                content = await response.read()
+                status = response.status
+        except TimeoutError:
             raise UpstreamError(self.name, "timed out") from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise UpstreamError(self.name, f"connection failed: {exc.__class__.__name__}") from None
-        self._raise_for_status(response.status_code, response.content)
+        self._raise_for_status(status, content)
         try:
-            return response.json()
-        except json.JSONDecodeError:
+            return json.loads(content)
+        except (json.JSONDecodeError, UnicodeDecodeError):
             raise UpstreamError(self.name, "answered with something that is not JSON") from None
 
     async def _sse(
         self, url: str, body: dict[str, Any], headers: dict[str, str]
     ) -> AsyncIterator[tuple[str, str]]:
         """POST and yield (event name, data) pairs of a server-sent-event stream."""
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=self.config.timeout, sock_read=self.config.timeout
+        )
         try:
-            async with self.client.stream(
-                "POST", url, json=body, headers=headers, timeout=self.config.timeout
+            async with self.http.session().post(
+                url, data=_json(body), headers={**headers, **_JSON_HEADERS}, timeout=timeout
             ) as response:
-                if response.status_code >= 400:
-                    self._raise_for_status(response.status_code, await response.aread())
+                if response.status >= 400:
+                    self._raise_for_status(response.status, await response.read())
                 event, data = "", list[str]()
-                async for line in response.aiter_lines():
+                async for raw in response.content:
+                    line = raw.decode("utf-8", "replace").rstrip("\r\n")
                     if not line:
                         if data:
                             yield event, "\n".join(data)
@@ -82,9 +109,9 @@ class Provider(ABC):
                         data.append(line[5:].lstrip())
                 if data:
                     yield event, "\n".join(data)
-        except httpx.TimeoutException:
+        except TimeoutError:
             raise UpstreamError(self.name, "timed out") from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise UpstreamError(self.name, f"connection failed: {exc.__class__.__name__}") from None
 
     def _raise_for_status(self, status: int, content: bytes) -> None:
@@ -95,4 +122,11 @@ class Provider(ABC):
         raise UpstreamError(self.name, f"HTTP {status}: {detail}", status=status, retryable=retryable)
 
 
-__all__ = ["Provider", "UpstreamError"]
+_JSON_HEADERS = {"content-type": "application/json"}
+
+
+def _json(body: dict[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+__all__ = ["HttpClient", "Provider", "UpstreamError"]
