@@ -483,6 +483,28 @@ def test_malformed_requests_get_a_4xx_that_names_the_problem(
     assert words in response.json()["error"]["message"]
 
 
+def test_huge_and_deep_bodies_get_an_answer_not_a_5xx(gateway: str) -> None:
+    headers = {"authorization": f"Bearer {KEY_A}"}
+    long_text = "The committee met and discussed the budget for the new library. " * 4500  # ~290,000 chars
+    response = httpx.post(
+        f"{gateway}/v1/chat/completions",
+        headers=headers,
+        timeout=60,
+        json={"model": "gpt-test", "messages": [{"role": "user", "content": long_text}]},
+    )
+    assert response.status_code == 200
+    deep = b'{"model": "gpt-test", "messages": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = httpx.post(f"{gateway}/v1/chat/completions", headers=headers, content=deep)
+    assert response.status_code == 400
+    too_big = (
+        b'{"model": "gpt-test", "messages": [{"role": "user", "content": "'
+        + b"a" * (5 * 1024 * 1024)
+        + b'"}]}'
+    )
+    response = httpx.post(f"{gateway}/v1/chat/completions", headers=headers, content=too_big)
+    assert response.status_code == 413
+
+
 def test_anthropic_malformed_request_in_anthropic_error_format(gateway: str) -> None:
     response = httpx.post(
         f"{gateway}/v1/messages",

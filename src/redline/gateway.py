@@ -201,6 +201,9 @@ class Gateway:
         return route
 
     async def judge(self, screen: Screen, texts: list[str]) -> tuple[Judgement, list[Verdict]]:
+        # A text longer than the screen takes is screened in consecutive pieces, not refused.
+        size = screen.max_chars
+        texts = [t[i : i + size] for t in texts for i in range(0, len(t), size) if t[i : i + size].strip()]
         if not texts:
             return Judgement.of([], screen.contract), []
         started = time.perf_counter()
@@ -229,7 +232,7 @@ class Gateway:
             )
         try:
             body = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise RequestError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
         chat = fmt.parse(body)
         screen = self.screen_for(tenant)
@@ -388,7 +391,7 @@ class Gateway:
         tenant = self.authenticate(request)
         try:
             body = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             raise RequestError(400, "invalid_json", f"the body is not valid JSON: {exc}") from None
         if not isinstance(body, dict):
             raise RequestError(400, "invalid_request_error", 'expected {"text": "..."} or {"texts": [...]}')

@@ -84,7 +84,10 @@ def canonical(data: Any) -> str:
 
 
 def record_hash(prev: str, record_id: int, time: str, tenant: str, kind: str, body: str) -> str:
-    payload = canonical([record_id, time, tenant, kind, json.loads(body)])
+    """SHA-256 of the previous hash, a newline, and ``canonical([id, time, tenant, kind, body])``;
+    ``body`` is already canonical JSON, so it is spliced in rather than parsed and dumped again."""
+    head = canonical([record_id, time, tenant, kind])
+    payload = head[:-1] + "," + body + "]"
     return hashlib.sha256((prev + "\n" + payload).encode("utf-8")).hexdigest()
 
 
@@ -173,19 +176,22 @@ class Ledger:
 
     def _write(self, batch: Sequence[tuple[Event, Future[Record]]]) -> None:
         records: list[Record] = []
+        rows: list[tuple[int, str, str, str, str, str, str]] = []
         last_id, head = self._last_id, self._head
         for event, _ in batch:
             last_id += 1
             time = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-            body = canonical(event.body())
+            fields = event.body()
+            body = canonical(fields)
             digest = record_hash(head, last_id, time, event.tenant, event.kind, body)
-            records.append(Record(last_id, time, event.tenant, event.kind, json.loads(body), head, digest))
+            records.append(Record(last_id, time, event.tenant, event.kind, fields, head, digest))
+            rows.append((last_id, time, event.tenant, event.kind, body, head, digest))
             head = digest
         try:
             self._conn.execute("BEGIN IMMEDIATE")
             self._conn.executemany(
                 "INSERT INTO records (id, time, tenant, kind, body, prev, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(r.id, r.time, r.tenant, r.kind, canonical(r.body), r.prev, r.hash) for r in records],
+                rows,
             )
             self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
