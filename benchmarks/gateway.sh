@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 HARNESS="${HARNESS:-../shared/bench/gateway-overhead}"
 "$HARNESS/setup.sh" >/dev/null
 scripts/bootstrap
-OUT="benchmarks/results/gateway-$(date -u +%Y-%m-%d)"
+OUT="$PWD/benchmarks/results/gateway-$(date -u +%Y-%m-%d)"
 mkdir -p "$OUT"
 DB="$(mktemp -d)/bench.db"
 export OPENAI_BASE_URL=http://127.0.0.1:18000/v1 OPENAI_API_KEY=sk-mock REDLINE_API_KEY=bench-key REDLINE_DB="$DB"

@@ -2,9 +2,9 @@
 
     .venv/bin/python benchmarks/screen.py [--texts eval/dev.jsonl] [--out benchmarks/results/screen.json]
 
-The texts are the evaluation set's mix of lengths (short asks, paragraphs, long documents). Every timed
-call sees a text it has not seen before: the encoder's cache is off, so the figures are the cold cost of
-screening, not cache hits. The encoder alone (same texts, same process) is measured beside the screen as
+The texts are the evaluation set's mix of lengths (short asks, paragraphs, long documents). Both caches
+(the encoder's and the screen's verdicts) are off, so every figure is the cold cost of screening a text,
+never a cache hit. The encoder alone (same texts, same process) is measured beside the screen as
 the reference: the screen's cost above it is normalisation, windows and heads.
 """
 
@@ -45,7 +45,7 @@ def main() -> None:
     texts = _texts(args.texts, args.limit)
     encoder = UseEncoder()
     heads_path = Path(__file__).resolve().parent.parent / "src" / "redline" / "data" / "heads.npz"
-    screen = Screen(Contract.default(), encoder, Heads.load(heads_path))
+    screen = Screen(Contract.default(), encoder, Heads.load(heads_path), cache_size=0)
     started = time.perf_counter()
     screen.check("warm-up: load the encoder")
     load_s = time.perf_counter() - started

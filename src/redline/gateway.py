@@ -48,6 +48,7 @@ from redline.streaming import StreamGuard
 log = logging.getLogger("redline.gateway")
 
 MAX_BODY = 4 * 1024 * 1024
+MAX_CACHED_ROUTES = 4096
 _SEVERITY = {"allow": 0, "flag": 1, "hold": 2, "block": 3}
 INLINE_SCREEN_CHARS = 4_000  # longer requests are screened off the event loop
 
@@ -139,18 +140,20 @@ class Gateway:
         )
         heads = heads or shipped_heads()
         background = shipped_background()
-        self._screens: dict[str, Screen] = {}
+        by_contract: dict[str, Screen] = {}
+        self._screens: dict[str, Screen] = {}  # by tenant name; tenants with one contract share a screen
         for tenant in settings.tenants:
             key = tenant.contract.hash
-            if key not in self._screens:
-                self._screens[key] = Screen(tenant.contract, encoder, heads, background=background)
+            if key not in by_contract:
+                by_contract[key] = Screen(tenant.contract, encoder, heads, background=background)
+            self._screens[tenant.name] = by_contract[key]
         self.ledger = ledger or Ledger(settings.ledger)
         self.http = http or HttpClient()
         self.providers: dict[str, Provider] = {
             p.name: build(p, self.http, p.key(settings.env)) for p in settings.providers
         }
         self.router = Router(settings.retries, settings.breaker)
-        self._routes: dict[str, Route | None] = {}
+        self._routes: dict[str, Route] = {}
         self._buckets = {t.name: TokenBucket(t.rate_limit) for t in settings.tenants}
         self.metrics = Metrics()
         self.formats: dict[str, Format] = {"openai": OpenAIFormat(), "anthropic": AnthropicFormat()}
@@ -158,7 +161,7 @@ class Gateway:
     # -- stages -----------------------------------------------------------------------------------
 
     def screen_for(self, tenant: Tenant) -> Screen:
-        return self._screens[tenant.contract.hash]
+        return self._screens[tenant.name]
 
     def authenticate(self, request: Request) -> Tenant:
         auth = request.headers.get("authorization", "")
@@ -179,18 +182,18 @@ class Gateway:
         return tenant
 
     def route(self, model: str) -> Route:
-        if model not in self._routes:
+        route = self._routes.get(model)
+        if route is None:
             config = self.settings.route(model)
-            self._routes[model] = (
-                None
-                if config is None
-                else Route(
+            if config is not None:
+                route = Route(
                     model=model,
                     providers=tuple(self.providers[name] for name in config.providers),
                     shadow=self.providers[config.shadow] if config.shadow else None,
                 )
-            )
-        route = self._routes[model]
+                if len(self._routes) >= MAX_CACHED_ROUTES:  # model names come from clients: stay bounded
+                    self._routes.clear()
+                self._routes[model] = route
         if route is None:
             raise RequestError(
                 404,
