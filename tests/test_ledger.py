@@ -93,3 +93,15 @@ def test_audit_of_a_missing_or_foreign_file(tmp_path: Path) -> None:
     foreign.write_bytes(b"this is not sqlite at all" * 100)
     result = runner.invoke(cli.main, ["audit", "verify", "--db", str(foreign)])
     assert result.exit_code == 7 and "not a Redline ledger" in result.stderr
+
+
+def test_a_caller_that_went_away_does_not_stop_the_writer(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.db")
+    try:
+        gone = ledger.append(event(1))
+        gone.cancel()  # what asyncio does to the future when the client disconnects mid-request
+        assert ledger.append(event(2)).result(timeout=5).id in (1, 2)
+        assert ledger.append(event(3)).result(timeout=5).prev
+        assert ledger.verify().ok
+    finally:
+        ledger.close()

@@ -81,6 +81,20 @@ class Judgement:
         return self.action in ("block", "hold")
 
 
+@dataclass(frozen=True, slots=True)
+class _Exchange:
+    """One request on its way through: who asked, under which screen, in which format, to which route,
+    and the (possibly still pending) ledger record of its screening."""
+
+    tenant: Tenant
+    screen: Screen
+    fmt: Format
+    route: Route
+    chat: ChatRequest
+    request_hash: str
+    request_record: Future[Record]
+
+
 class TokenBucket:
     def __init__(self, rate: float) -> None:
         self.rate, self.capacity = rate, 2 * rate
@@ -263,9 +277,8 @@ class Gateway:
             raise _refusal(judgement, (await asyncio.wrap_future(pending)).id, "request")
         try:
             route = self.route(chat.model)
-            if chat.stream:
-                return await self._stream(tenant, screen, fmt, route, chat, request_hash, pending)
-            return await self._complete(tenant, screen, fmt, route, chat, request_hash, pending)
+            exchange = _Exchange(tenant, screen, fmt, route, chat, request_hash, pending)
+            return await (self._stream(exchange) if chat.stream else self._complete(exchange))
         except ProviderError as exc:
             failed = await self.ledger.record(
                 ProviderFailed(
@@ -283,16 +296,9 @@ class Gateway:
             await asyncio.wrap_future(pending)
             raise
 
-    async def _complete(
-        self,
-        tenant: Tenant,
-        screen: Screen,
-        fmt: Format,
-        route: Route,
-        chat: ChatRequest,
-        request_hash: str,
-        request_record: Future[Record],
-    ) -> Response:
+    async def _complete(self, x: _Exchange) -> Response:
+        tenant, screen, fmt, route, chat = x.tenant, x.screen, x.fmt, x.route, x.chat
+        request_hash, request_record = x.request_hash, x.request_record
         started = time.perf_counter()
         served = await self.router.complete(route, chat)
         self.metrics.upstream_seconds.labels(served.provider).observe(time.perf_counter() - started)
@@ -331,16 +337,9 @@ class Gateway:
             },
         )
 
-    async def _stream(
-        self,
-        tenant: Tenant,
-        screen: Screen,
-        fmt: Format,
-        route: Route,
-        chat: ChatRequest,
-        request_hash: str,
-        request_record: Future[Record],
-    ) -> Response:
+    async def _stream(self, x: _Exchange) -> Response:
+        tenant, screen, fmt, route, chat = x.tenant, x.screen, x.fmt, x.route, x.chat
+        request_hash, request_record = x.request_hash, x.request_record
         served = await self.router.stream(route, chat)
         request_id = (await asyncio.wrap_future(request_record)).id
         self._count_failures(served.attempts)

@@ -16,11 +16,12 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import logging
 import queue
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +31,7 @@ from redline.errors import LedgerError
 from redline.events import Event
 
 GENESIS = "0" * 64
+log = logging.getLogger("redline.ledger")
 
 # Ordered schema migrations; the index + 1 is the schema version. Never edit one that has shipped.
 MIGRATIONS: tuple[str, ...] = (
@@ -172,7 +174,12 @@ class Ledger:
                     self._queue.put(None)
                     break
                 batch.append(item)
-            self._write(batch)
+            try:
+                self._write(batch)
+            except Exception as exc:  # the writer must outlive any one batch, or every later append hangs
+                log.exception("ledger batch failed")
+                for _, future in batch:
+                    _settle(future, exception=LedgerError(f"cannot write the ledger {self.path}: {exc}"))
 
     def _write(self, batch: Sequence[tuple[Event, Future[Record]]]) -> None:
         records: list[Record] = []
@@ -198,11 +205,11 @@ class Ledger:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.execute("ROLLBACK")
             for _, future in batch:
-                future.set_exception(LedgerError(f"cannot write the ledger {self.path}: {exc}"))
+                _settle(future, exception=LedgerError(f"cannot write the ledger {self.path}: {exc}"))
             return
         self._last_id, self._head = last_id, head
         for (_, future), rec in zip(batch, records, strict=True):
-            future.set_result(rec)
+            _settle(future, result=rec)
 
     def close(self) -> None:
         if not self._closed:
@@ -235,6 +242,20 @@ class Ledger:
 
     def verify(self) -> Verification:
         return verify_rows(self.records())
+
+
+def _settle(
+    future: Future[Record], *, result: Record | None = None, exception: Exception | None = None
+) -> None:
+    """Resolve a caller's future. A caller that went away (its client disconnected) cancels the future;
+    the record is written all the same, and nobody is left to tell."""
+    try:
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(result)  # type: ignore[arg-type]
+    except InvalidStateError:
+        pass
 
 
 def verify_rows(rows: Iterator[Record]) -> Verification:

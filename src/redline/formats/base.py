@@ -55,6 +55,17 @@ class StreamWriter(ABC):
     def error(self, status: int, code: str, message: str, extra: dict[str, Any]) -> bytes: ...
 
 
+# The error ``type`` both APIs use for an HTTP status; anything else is an "api_error".
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
 _TYPE_NAMES = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
 
 
@@ -81,4 +92,4 @@ def text_of(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
 
 
-__all__ = ["Format", "StreamWriter", "bad_request", "expect", "optional_number", "text_of"]
+__all__ = ["ERROR_TYPES", "Format", "StreamWriter", "bad_request", "expect", "optional_number", "text_of"]

@@ -18,7 +18,15 @@ from redline.chat import (
     ToolCallDelta,
     Usage,
 )
-from redline.formats.base import Format, StreamWriter, bad_request, expect, optional_number, text_of
+from redline.formats.base import (
+    ERROR_TYPES,
+    Format,
+    StreamWriter,
+    bad_request,
+    expect,
+    optional_number,
+    text_of,
+)
 
 _FINISH: dict[str, FinishReason] = {
     "stop": "stop",
@@ -230,13 +238,7 @@ class OpenAIFormat(Format):
         return _OpenAIStream(self, stream_id, model)
 
     def error(self, status: int, code: str, message: str, extra: dict[str, Any]) -> dict[str, Any]:
-        kind = {
-            400: "invalid_request_error",
-            401: "authentication_error",
-            403: "permission_error",
-            404: "not_found_error",
-            429: "rate_limit_error",
-        }.get(status, "api_error")
+        kind = ERROR_TYPES.get(status, "api_error")
         extra = dict(extra)
         return {
             "error": {
