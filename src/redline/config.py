@@ -10,6 +10,7 @@ With no file at all the gateway starts from the ecosystem's own variables::
     REDLINE_DB                               the SQLite ledger (default ./redline.db)
     REDLINE_CONFIG                           a config file (same as --config)
     REDLINE_SCREEN_CACHE                     how many screened texts' vectors to keep (default 16384; 0: off)
+    REDLINE_RATE_LIMIT                       requests per second for the env-configured tenant (default 1000)
 
 and routes models by their usual prefixes: ``claude-*`` to Anthropic, ``gemini-*`` to Gemini, the rest
 to the OpenAI-compatible provider. A config file adds tenants, providers, routes and contracts::
