@@ -53,6 +53,8 @@ def test_check_jsonl_goes_on_past_bad_lines(run: CliRunner, tmp_path: Path) -> N
     out = [json.loads(line) for line in result.stdout.splitlines()]
     assert [o.get("id") for o in out] == ["a", None, "empty", None, "huge", "no-text", None, 7]
     assert [o.get("line") for o in out[1:7]] == [2, 3, 4, 5, 6, 7]
+    assert out[2]["error"] == "text is empty"
+    assert out[3]["error"].startswith("not valid UTF-8")
     assert out[0]["decision"] == "allowed" and set(out[0]["scores"]) == {"RL-SURV", "RL-AUTO"}
     assert out[-1]["decision"] == "RL-AUTO"
     errors = result.stderr

@@ -8,12 +8,15 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import click
 
 from redline.contract import Contract, load_contract
 from redline.errors import InputError, RedlineError
+
+if TYPE_CHECKING:
+    from redline.screen import Screen, Verdict
 
 BATCH = 128
 
@@ -27,7 +30,7 @@ class _Fail(click.ClickException):
         object.__setattr__(self, "exit_code", error.exit_code)
 
 
-def _screen(contract_path: str | None) -> Any:
+def _screen(contract_path: str | None) -> Screen:
     from redline.screen import Screen
 
     contract = load_contract(contract_path) if contract_path else None
@@ -72,7 +75,7 @@ def check(text: str | None, jsonl: str | None, contract_path: str | None, as_jso
         click.echo(_describe(verdict, screen.contract))
 
 
-def _describe(verdict: Any, contract: Contract) -> str:
+def _describe(verdict: Verdict, contract: Contract) -> str:
     if verdict.decision == "allowed":
         head = click.style("allowed", fg="green", bold=True)
     else:
@@ -141,7 +144,9 @@ def _batches(lines: Iterator[_Line], size: int) -> Iterator[list[_Line]]:
         yield batch
 
 
-def _screen_lines(screen: Any, path: str, *, need_label: bool = False) -> Iterator[tuple[_Line, Any]]:
+def _screen_lines(
+    screen: Screen, path: str, *, need_label: bool = False
+) -> Iterator[tuple[_Line, Verdict | InputError]]:
     """Yield (line, verdict or None); reports each bad line on stderr and goes on."""
     source = "<stdin>" if path == "-" else path
     with contextlib.ExitStack() as stack:
@@ -155,35 +160,37 @@ def _screen_lines(screen: Any, path: str, *, need_label: bool = False) -> Iterat
             click.progressbar(length=total or 0, label="screening", file=sys.stderr, hidden=total is None)
         )
         for batch in _batches(_read_jsonl(stream, source, need_label=need_label), BATCH):
-            good: list[_Line] = []
-            results: dict[int, Any] = {}
+            good: list[tuple[_Line, str]] = []
+            results: dict[int, Verdict | InputError] = {}
             for line in batch:
-                if line.error is None:
-                    try:
-                        screen.validate(line.text)
-                        good.append(line)
-                    except InputError as exc:
-                        results[line.number] = InputError(exc.message.replace("text 0 ", "text "))
-                else:
-                    results[line.number] = InputError(line.error)
-            verdicts = screen.check_many([line.text for line in good])
-            results.update({line.number: v for line, v in zip(good, verdicts, strict=True)})
+                if line.text is None:
+                    results[line.number] = InputError(
+                        line.error or "no text", source=source, line=line.number
+                    )
+                    continue
+                try:
+                    screen.validate(line.text)
+                    good.append((line, line.text))
+                except InputError as exc:
+                    message = exc.message.replace("text 0 ", "text ")
+                    results[line.number] = InputError(message, source=source, line=line.number)
+            verdicts = screen.check_many([text for _, text in good])
+            results.update({line.number: v for (line, _), v in zip(good, verdicts, strict=True)})
             for line in batch:
                 result = results[line.number]
                 if isinstance(result, InputError):
-                    click.echo(f"{source}, line {line.number}: {result.message}", err=True)
-                    yield line, None
-                else:
-                    yield line, result
+                    click.echo(result.message, err=True)
+                yield line, result
             bar.update(len(batch))
 
 
-def _check_jsonl(screen: Any, path: str) -> int:
+def _check_jsonl(screen: Screen, path: str) -> int:
     failed = 0
     for line, verdict in _screen_lines(screen, path):
-        if verdict is None:
+        if isinstance(verdict, InputError):
             failed += 1
-            click.echo(json.dumps({"id": line.id, "line": line.number, "error": "could not be screened"}))
+            error = verdict.message.split(": ", 1)[-1]
+            click.echo(json.dumps({"id": line.id, "line": line.number, "error": error}, ensure_ascii=False))
             continue
         click.echo(
             json.dumps(
@@ -230,7 +237,7 @@ def evaluate(jsonl: str, contract_path: str | None, report_path: str) -> None:
                 kind=str(line.extra.get("kind", "-")),
             )
             for line, verdict in _screen_lines(screen, jsonl, need_label=True)
-            if verdict is not None
+            if not isinstance(verdict, InputError)
         ]
     except RedlineError as exc:
         raise _Fail(exc) from None
