@@ -78,6 +78,8 @@ def check(text: str | None, jsonl: str | None, contract_path: str | None, as_jso
 def _describe(verdict: Verdict, contract: Contract) -> str:
     if verdict.decision == "allowed":
         head = click.style("allowed", fg="green", bold=True)
+        if verdict.action != "allow":
+            head += f" ({verdict.action}: the contract's rule for languages the screen does not cover)"
     else:
         name = contract.clause(verdict.decision).name
         head = click.style(f"{verdict.decision}", fg="red", bold=True) + f" — {name} ({verdict.action})"
