@@ -99,7 +99,7 @@ def train(
     encoder: Encoder,
     config: TrainConfig | None = None,
     *,
-    target_fpr: float = 0.025,
+    target_fpr: float = 0.03,
 ) -> TrainResult:
     config = config or TrainConfig()
     items = [item for item in load_corpus(corpus_dir) if item.split == "train"]
