@@ -76,6 +76,10 @@ class Judgement:
         disguises = tuple(dict.fromkeys(d for v in verdicts for d in v.disguises))
         return cls(decision, action, scores, languages[0] if languages else "und", disguises)
 
+    def held(self) -> Judgement:
+        """The same judgement, for an answer whose lethal tool call waits for a human decision."""
+        return Judgement("RL-AUTO", "hold", self.scores, self.language, self.disguises)
+
     @property
     def refused(self) -> bool:
         return self.action in ("block", "hold")
@@ -307,9 +311,7 @@ class Gateway:
         judgement, _ = await self.judge(screen, list(answer.texts()))
         held = self.lethal(screen.contract, answer.tool_calls)
         if held and not judgement.refused:
-            judgement = Judgement(
-                "RL-AUTO", "hold", judgement.scores, judgement.language, judgement.disguises
-            )
+            judgement = judgement.held()
         self.metrics.answers.labels(tenant.name, judgement.decision, "false").inc()
         record = await self.ledger.record(
             AnswerScreened(
@@ -494,9 +496,7 @@ class _Relay:
         lethal = self.gateway.lethal(contract, tool_calls)
         names = tuple(c.name for c in tool_calls)
         if lethal and not judgement.refused:
-            judgement = Judgement(
-                "RL-AUTO", "hold", judgement.scores, judgement.language, judgement.disguises
-            )
+            judgement = judgement.held()
         if judgement.refused:
             yield await self.refuse(
                 judgement, _held_message(lethal) if lethal else _cut_message(judgement), names

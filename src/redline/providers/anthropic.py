@@ -22,13 +22,10 @@ class AnthropicProvider(Provider):
         return headers
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        body = await self._post(
-            f"{self.config.url}/v1/messages", wire.request_body(request, stream=False), self._headers()
+        url = f"{self.config.url}/v1/messages"
+        return await self._complete(
+            url, wire.request_body(request, stream=False), self._headers(), wire.parse_response
         )
-        try:
-            return wire.parse_response(body)
-        except Exception as exc:  # a malformed answer is the provider's failure, not the client's
-            raise UpstreamError(self.name, f"malformed answer: {exc}") from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
         parser = wire.StreamParser()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -64,6 +64,17 @@ class Provider(ABC):
 
     @abstractmethod
     def stream(self, request: ChatRequest) -> AsyncIterator[Delta]: ...
+
+    async def _complete(
+        self, url: str, body: dict[str, Any], headers: dict[str, str], parse: Callable[[Any], ChatResponse]
+    ) -> ChatResponse:
+        """POST a whole (non-streamed) request and parse the answer; a malformed answer is the
+        provider's failure, not the client's."""
+        answer = await self._post(url, body, headers)
+        try:
+            return parse(answer)
+        except Exception as exc:
+            raise UpstreamError(self.name, f"malformed answer: {exc}") from None
 
     async def _post(self, url: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
         timeout = aiohttp.ClientTimeout(total=self.config.timeout)

@@ -18,13 +18,10 @@ class OpenAIProvider(Provider):
         return {"authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
     async def complete(self, request: ChatRequest) -> ChatResponse:
-        body = await self._post(
-            f"{self.config.url}/chat/completions", wire.request_body(request, stream=False), self._headers()
+        url = f"{self.config.url}/chat/completions"
+        return await self._complete(
+            url, wire.request_body(request, stream=False), self._headers(), wire.parse_response
         )
-        try:
-            return wire.parse_response(body)
-        except Exception as exc:  # a malformed answer is the provider's failure, not the client's
-            raise UpstreamError(self.name, f"malformed answer: {exc}") from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[Delta]:
         url = f"{self.config.url}/chat/completions"
