@@ -301,8 +301,7 @@ class Gateway:
             raise
 
     async def _complete(self, x: _Exchange) -> Response:
-        tenant, screen, fmt, route, chat = x.tenant, x.screen, x.fmt, x.route, x.chat
-        request_hash, request_record = x.request_hash, x.request_record
+        screen, fmt, route, chat = x.screen, x.fmt, x.route, x.chat
         started = time.perf_counter()
         served = await self.router.complete(route, chat)
         self.metrics.upstream_seconds.labels(served.provider).observe(time.perf_counter() - started)
@@ -312,43 +311,57 @@ class Gateway:
         held = self.lethal(screen.contract, answer.tool_calls)
         if held and not judgement.refused:
             judgement = judgement.held()
-        self.metrics.answers.labels(tenant.name, judgement.decision, "false").inc()
-        record = await self.ledger.record(
-            AnswerScreened(
-                tenant=tenant.name,
-                request_hash=request_hash,
-                contract=screen.contract_hash,
-                decision=judgement.decision,
-                action=judgement.action,
-                scores=_rounded(judgement.scores),
-                model=chat.model,
-                provider=served.provider,
-                tool_calls=tuple(c.name for c in answer.tool_calls),
-                texts=tuple(answer.texts()) if tenant.store_texts else None,
-            )
+        record = await self.record_answer(
+            x, judgement, served.provider, tuple(c.name for c in answer.tool_calls), tuple(answer.texts())
         )
         self._shadow(route, chat, screen, answer)
         if judgement.refused:
-            raise _refusal(judgement, record.id, "answer", held=held)
+            raise _refusal(judgement, record, "answer", held=held)
         return JSONResponse(
             fmt.render(answer, chat.model),
             headers={
-                "x-redline-record": str(record.id),
-                "x-redline-request-record": str((await asyncio.wrap_future(request_record)).id),
+                "x-redline-record": str(record),
+                "x-redline-request-record": str((await asyncio.wrap_future(x.request_record)).id),
                 "x-redline-provider": served.provider,
             },
         )
 
+    async def record_answer(
+        self,
+        x: _Exchange,
+        judgement: Judgement,
+        provider: str,
+        tool_calls: tuple[str, ...],
+        texts: tuple[str, ...] = (),
+        *,
+        streamed: bool = False,
+    ) -> int:
+        """Count and durably record the screening of an answer; returns the record id."""
+        self.metrics.answers.labels(x.tenant.name, judgement.decision, str(streamed).lower()).inc()
+        record = await self.ledger.record(
+            AnswerScreened(
+                tenant=x.tenant.name,
+                request_hash=x.request_hash,
+                contract=x.screen.contract_hash,
+                decision=judgement.decision,
+                action=judgement.action,
+                scores=_rounded(judgement.scores),
+                model=x.chat.model,
+                provider=provider,
+                streamed=streamed,
+                tool_calls=tool_calls,
+                texts=texts if x.tenant.store_texts else None,
+            )
+        )
+        return record.id
+
     async def _stream(self, x: _Exchange) -> Response:
-        tenant, screen, fmt, route, chat = x.tenant, x.screen, x.fmt, x.route, x.chat
-        request_hash, request_record = x.request_hash, x.request_record
+        fmt, route, chat = x.fmt, x.route, x.chat
         served = await self.router.stream(route, chat)
-        request_id = (await asyncio.wrap_future(request_record)).id
+        request_id = (await asyncio.wrap_future(x.request_record)).id
         self._count_failures(served.attempts)
         stream_id = ("msg_" if fmt.name == "anthropic" else "chatcmpl-") + secrets.token_hex(12)
-        relay = _Relay(
-            self, tenant, screen, fmt.stream(stream_id, chat.model), chat, request_hash, served.provider
-        )
+        relay = _Relay(self, x, fmt.stream(stream_id, chat.model), served.provider)
         return StreamingResponse(
             relay.run(_chain(served.first, served.rest)),
             media_type="text/event-stream",
@@ -425,30 +438,12 @@ class _Relay:
     whole once screened, and an error event in place of the first piece that crosses a line."""
 
     gateway: Gateway
-    tenant: Tenant
-    screen: Screen
+    exchange: _Exchange
     writer: StreamWriter
-    chat: ChatRequest
-    request_hash: str
     provider: str
 
     async def record(self, judgement: Judgement, calls: tuple[str, ...]) -> int:
-        self.gateway.metrics.answers.labels(self.tenant.name, judgement.decision, "true").inc()
-        record = await self.gateway.ledger.record(
-            AnswerScreened(
-                tenant=self.tenant.name,
-                request_hash=self.request_hash,
-                contract=self.screen.contract_hash,
-                decision=judgement.decision,
-                action=judgement.action,
-                scores=_rounded(judgement.scores),
-                model=self.chat.model,
-                provider=self.provider,
-                streamed=True,
-                tool_calls=calls,
-            )
-        )
-        return record.id
+        return await self.gateway.record_answer(self.exchange, judgement, self.provider, calls, streamed=True)
 
     async def refuse(self, judgement: Judgement, message: str, calls: tuple[str, ...] = ()) -> bytes:
         record = await self.record(judgement, calls)
@@ -457,8 +452,9 @@ class _Relay:
         )
 
     async def run(self, upstream: AsyncIterator[Delta]) -> AsyncIterator[bytes]:
-        contract = self.screen.contract
-        guard = StreamGuard(self.screen)
+        screen = self.exchange.screen
+        contract = screen.contract
+        guard = StreamGuard(screen)
         calls: dict[int, list[str]] = {}  # index -> [id, name, arguments]
         held: list[Delta] = []
         yield self.writer.start()
@@ -491,7 +487,7 @@ class _Relay:
         tool_calls = tuple(ToolCall(c[0], c[1], c[2]) for c in calls.values())
         verdicts = list(guard.verdicts)
         if tool_calls:
-            verdicts += self.screen.check_many([f"{c.name}({c.arguments})" for c in tool_calls])
+            verdicts += screen.check_many([f"{c.name}({c.arguments})" for c in tool_calls])
         judgement = Judgement.of(verdicts, contract)
         lethal = self.gateway.lethal(contract, tool_calls)
         names = tuple(c.name for c in tool_calls)

@@ -25,6 +25,13 @@ _ERROR = {
 _JSON = "application/json"
 
 
+def _json_body(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return {"required": True, "content": {_JSON: {"schema": schema}}}
+
+
 def _responses(ok: str, *, stream: bool = False) -> dict[str, Any]:
     content: dict[str, Any] = {_JSON: {"schema": {"type": "object"}}}
     if stream:
@@ -76,23 +83,15 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "OpenAI Chat Completions (plain and stream: true), screened both ways",
                     "security": secured,
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            _JSON: {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["model", "messages"],
-                                    "properties": {
-                                        "model": {"type": "string"},
-                                        "messages": {"type": "array"},
-                                        "tools": {"type": "array"},
-                                        "stream": {"type": "boolean"},
-                                    },
-                                }
-                            }
+                    "requestBody": _json_body(
+                        {
+                            "model": {"type": "string"},
+                            "messages": {"type": "array"},
+                            "tools": {"type": "array"},
+                            "stream": {"type": "boolean"},
                         },
-                    },
+                        ("model", "messages"),
+                    ),
                     "responses": _responses(
                         "a chat.completion, or chat.completion.chunk events", stream=True
                     ),
@@ -102,25 +101,17 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Anthropic Messages (plain and stream: true), screened both ways",
                     "security": secured,
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            _JSON: {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["model", "messages", "max_tokens"],
-                                    "properties": {
-                                        "model": {"type": "string"},
-                                        "messages": {"type": "array"},
-                                        "system": {},
-                                        "tools": {"type": "array"},
-                                        "max_tokens": {"type": "integer"},
-                                        "stream": {"type": "boolean"},
-                                    },
-                                }
-                            }
+                    "requestBody": _json_body(
+                        {
+                            "model": {"type": "string"},
+                            "messages": {"type": "array"},
+                            "system": {},
+                            "tools": {"type": "array"},
+                            "max_tokens": {"type": "integer"},
+                            "stream": {"type": "boolean"},
                         },
-                    },
+                        ("model", "messages", "max_tokens"),
+                    ),
                     "responses": _responses("a message, or message stream events", stream=True),
                 }
             },
@@ -135,20 +126,12 @@ def openapi_document() -> dict[str, Any]:
                 "post": {
                     "summary": "Screen texts without calling any provider",
                     "security": secured,
-                    "requestBody": {
-                        "required": True,
-                        "content": {
-                            _JSON: {
-                                "schema": {
-                                    "type": "object",
-                                    "properties": {
-                                        "text": {"type": "string"},
-                                        "texts": {"type": "array", "items": {"type": "string"}},
-                                    },
-                                }
-                            }
-                        },
-                    },
+                    "requestBody": _json_body(
+                        {
+                            "text": {"type": "string"},
+                            "texts": {"type": "array", "items": {"type": "string"}},
+                        }
+                    ),
                     "responses": _responses("one verdict per text"),
                 }
             },
