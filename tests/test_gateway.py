@@ -449,6 +449,21 @@ def test_tenants_have_their_own_contracts_and_records(gateway: str) -> None:
     assert not any("texts" in r.body for r in alpha)
 
 
+def test_a_streamed_answer_is_recorded_with_its_text_for_a_tenant_that_stores_texts(gateway: str) -> None:
+    reply = "The museum opens at nine. Tickets are sold at the door."
+    stream = oa(gateway, KEY_B).chat.completions.create(
+        model="gpt-test", messages=[{"role": "user", "content": f"[[reply:{reply}]]"}], stream=True
+    )
+    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert streamed == reply
+    ledger = Ledger(ledger_of(gateway))
+    try:
+        answers = [r for r in ledger.records(tenant="beta") if r.kind == "answer" and r.body["streamed"]]
+    finally:
+        ledger.close()
+    assert answers[-1].body["texts"] == [reply]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "words"),
     [

@@ -442,11 +442,19 @@ class _Relay:
     writer: StreamWriter
     provider: str
 
-    async def record(self, judgement: Judgement, calls: tuple[str, ...]) -> int:
-        return await self.gateway.record_answer(self.exchange, judgement, self.provider, calls, streamed=True)
+    async def record(self, judgement: Judgement, guard: StreamGuard, calls: tuple[ToolCall, ...] = ()) -> int:
+        """Record the answer as far as it came: its text and its tool calls, as a plain answer's are."""
+        text = (guard.text,) if guard.text.strip() else ()
+        texts = text + tuple(f"{c.name}({c.arguments})" for c in calls)
+        names = tuple(c.name for c in calls)
+        return await self.gateway.record_answer(
+            self.exchange, judgement, self.provider, names, texts, streamed=True
+        )
 
-    async def refuse(self, judgement: Judgement, message: str, calls: tuple[str, ...] = ()) -> bytes:
-        record = await self.record(judgement, calls)
+    async def refuse(
+        self, judgement: Judgement, message: str, guard: StreamGuard, calls: tuple[ToolCall, ...] = ()
+    ) -> bytes:
+        record = await self.record(judgement, guard, calls)
         return self.writer.error(
             403, judgement.decision, message, {"scores": _rounded(judgement.scores), "record": record}
         )
@@ -464,7 +472,7 @@ class _Relay:
                     released, crossed = guard.feed(delta.content)
                     if crossed is not None:
                         judgement = Judgement.of([crossed], contract)
-                        yield await self.refuse(judgement, _cut_message(judgement))
+                        yield await self.refuse(judgement, _cut_message(judgement), guard)
                         return
                     if released:
                         yield self.writer.delta(Delta(content=released))
@@ -478,7 +486,7 @@ class _Relay:
                     held.append(delta)
         except Exception as exc:  # the provider broke the stream after it had begun
             log.warning("stream from %s broke: %s", self.provider, exc)
-            record = await self.record(Judgement.of(guard.verdicts, contract), ())
+            record = await self.record(Judgement.of(guard.verdicts, contract), guard)
             yield self.writer.error(
                 502, "provider_stream_broken", f"the provider's stream broke: {exc}", {"record": record}
             )
@@ -490,15 +498,14 @@ class _Relay:
             verdicts += screen.check_many([f"{c.name}({c.arguments})" for c in tool_calls])
         judgement = Judgement.of(verdicts, contract)
         lethal = self.gateway.lethal(contract, tool_calls)
-        names = tuple(c.name for c in tool_calls)
         if lethal and not judgement.refused:
             judgement = judgement.held()
         if judgement.refused:
             yield await self.refuse(
-                judgement, _held_message(lethal) if lethal else _cut_message(judgement), names
+                judgement, _held_message(lethal) if lethal else _cut_message(judgement), guard, tool_calls
             )
             return
-        await self.record(judgement, names)
+        await self.record(judgement, guard, tool_calls)
         if released:
             yield self.writer.delta(Delta(content=released))
         for delta in held:

@@ -24,9 +24,16 @@ class StreamGuard:
     pending: str = ""
     sent_tail: str = ""
     verdicts: list[Verdict] = field(default_factory=list)
+    received: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """Everything the provider has streamed so far, sent or not."""
+        return "".join(self.received)
 
     def feed(self, text: str) -> tuple[str, Verdict | None]:
         """Add streamed text; return (text that may be sent now, the verdict if it crossed a line)."""
+        self.received.append(text)
         self.pending += text
         cut = self._release_point()
         if cut == 0:
