@@ -30,13 +30,15 @@ def test_training_is_reproducible(small_corpus: Path, screen: Screen, tmp_path: 
     config = TrainConfig(hidden=16, members=1, epochs=3, ngram_epochs=1)
     first = train(small_corpus, screen.encoder, config)
     second = train(small_corpus, screen.encoder, config)
-    for name in ("w1", "b1", "w2", "b2", "ngram_b", "bias"):
+    for name in ("w1", "b1", "w2", "b2", "ngram_b", "blend"):
         assert np.array_equal(getattr(first.heads, name), getattr(second.heads, name)), name
     assert first.heads.meta == second.heads.meta
     paths = write(first, tmp_path)
     loaded = Heads.load(paths[0])
     assert np.array_equal(loaded.w1, first.heads.w1)
     assert np.array_equal(loaded.ngram_w, first.heads.ngram_w)
+    assert np.array_equal(loaded.blend, first.heads.blend)  # type: ignore[arg-type]
+    assert loaded.aux_ids == first.heads.aux_ids and loaded.aux_ids
     assert loaded.meta["corpus_sha256"] == first.heads.meta["corpus_sha256"]
     assert json.loads(paths[1].read_text())  # the background texts
 

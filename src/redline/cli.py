@@ -89,6 +89,9 @@ def _describe(verdict: Verdict, contract: Contract) -> str:
         lines.append(f"  {clause:10} {score:5.3f} {bar}")
     top = verdict.reasons[0]
     lines.append(f"  strongest window ({top.clause}, {top.view}): {top.excerpt!r}")
+    if top.conditions:
+        lines.append(f"  {top.clause}'s conditions in that window:")
+        lines += [f"    {score:4.2f}  {name}" for name, score in top.conditions]
     lang = verdict.language
     note = "" if verdict.confident else "  — not a language the encoder was trained on: low confidence"
     lines.append(f"  language: {lang.code}{note}")
@@ -269,6 +272,8 @@ def train(corpus_dir: str, out_dir: str) -> None:
     for path in write(result, out_dir):
         click.echo(f"wrote {path}")
     click.echo(f"{result.items} training items, {result.examples} examples; bias shifts {result.shifts}")
+    oof = result.heads.meta["out_of_fold_hard_lawful_fpr"]
+    click.echo(f"out-of-fold false positives on hard lawful items: {oof}")
 
 
 @main.group()

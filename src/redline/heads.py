@@ -68,7 +68,8 @@ class Heads:
     Two views of each text are combined in logit space: an ensemble of one-hidden-layer networks on the
     sentence vector (meaning, across languages) and a linear model on hashed character n-grams (the
     exact words that carry a condition: "without operator confirmation", "sans validation", "승인 없이").
-    ``bias`` is the calibration shift found by ``redline train``.
+    ``blend`` weighs the two views, per clause, separately for languages the encoder covers and the
+    rest, and carries the calibration found by ``redline train``.
     """
 
     clause_ids: tuple[str, ...]
@@ -80,13 +81,22 @@ class Heads:
     ngram_w: Array  # (NGRAM_BUCKETS, clauses)
     ngram_b: Array  # (clauses,)
     ngram_weight: float = 0.5
-    bias: Array | None = None  # (clauses,)
+    blend: Array | None = None  # (2, clauses, 3), see logits
     meta: dict[str, Any] = field(default_factory=dict)
+    aux_ids: tuple[str, ...] = ()  # the networks' outputs after the clauses' ones: corpus kinds
+
+    def _outputs(self, x: Array, columns: slice) -> Array:
+        w2, b2 = self.w2[:, :, columns], self.b2[:, columns]
+        hidden = np.maximum(np.einsum("nd,mdh->mnh", x, self.w1) + self.b1[:, None, :], 0.0)
+        logits = np.einsum("mnh,mhk->mnk", hidden, w2) + b2[:, None, :]
+        return np.asarray(_sigmoid(logits).mean(axis=0), dtype=np.float32)
 
     def mlp_probabilities(self, x: Array) -> Array:
-        hidden = np.maximum(np.einsum("nd,mdh->mnh", x, self.w1) + self.b1[:, None, :], 0.0)
-        logits = np.einsum("mnh,mhk->mnk", hidden, self.w2) + self.b2[:, None, :]
-        return np.asarray(_sigmoid(logits).mean(axis=0), dtype=np.float32)
+        return self._outputs(x, slice(0, len(self.clause_ids)))
+
+    def aux_probabilities(self, x: Array) -> Array:
+        """(n, len(aux_ids)): how likely each text is of each lawful or disguised kind of the corpus."""
+        return self._outputs(x, slice(len(self.clause_ids), len(self.clause_ids) + len(self.aux_ids)))
 
     def ngram_logits(self, texts: Sequence[str]) -> Array:
         out = np.empty((len(texts), len(self.clause_ids)), np.float32)
@@ -95,13 +105,28 @@ class Heads:
             out[i] = self.ngram_w[ids].sum(axis=0) / np.sqrt(max(len(ids), 1)) + self.ngram_b
         return out
 
-    def logits(self, x: Array, texts: Sequence[str]) -> Array:
+    def parts(self, x: Array, texts: Sequence[str]) -> tuple[Array, Array]:
+        """The two views' logits, (n, clauses) each: the networks' and the n-grams'."""
         p = np.clip(self.mlp_probabilities(x), 1e-6, 1 - 1e-6)
-        z = np.log(p / (1 - p)) + self.ngram_weight * self.ngram_logits(texts)
-        return np.asarray(z if self.bias is None else z + self.bias, dtype=np.float32)
+        return np.asarray(np.log(p / (1 - p)), np.float32), self.ngram_logits(texts)
 
-    def scores(self, x: Array, texts: Sequence[str]) -> Array:
-        return np.asarray(_sigmoid(self.logits(x, texts)), dtype=np.float32)
+    def logits(self, x: Array, texts: Sequence[str], uncovered: npt.NDArray[np.bool_] | None = None) -> Array:
+        """Combined logits. ``uncovered`` marks the texts in a language the encoder was not trained on:
+        their sentence vectors carry little meaning, so ``blend`` (fitted by ``redline train``) weighs
+        the two views and sets the bias separately for them; ``blend[group, clause]`` is (weight of
+        the networks' logit, weight of the n-grams' logit, bias), group 0 covered and 1 uncovered."""
+        mlp, ngram = self.parts(x, texts)
+        return self.combine(mlp, ngram, uncovered)
+
+    def combine(self, mlp: Array, ngram: Array, uncovered: npt.NDArray[np.bool_] | None = None) -> Array:
+        if self.blend is None:
+            return np.asarray(mlp + self.ngram_weight * ngram, np.float32)
+        group = np.zeros(len(mlp), np.int64) if uncovered is None else uncovered.astype(np.int64)
+        b = self.blend[group]
+        return np.asarray(b[..., 0] * mlp + b[..., 1] * ngram + b[..., 2], np.float32)
+
+    def scores(self, x: Array, texts: Sequence[str], uncovered: npt.NDArray[np.bool_] | None = None) -> Array:
+        return np.asarray(_sigmoid(self.logits(x, texts, uncovered)), dtype=np.float32)
 
     def save(self, path: str | Path) -> None:
         header = {
@@ -110,8 +135,11 @@ class Heads:
             "ngram_weight": self.ngram_weight,
             "ngram_scheme": NGRAM_SCHEME,
             "meta": self.meta,
+            "aux_ids": list(self.aux_ids),
         }
-        bias = self.bias if self.bias is not None else np.zeros(len(self.clause_ids), np.float32)
+        blend = (
+            self.blend if self.blend is not None else default_blend(len(self.clause_ids), self.ngram_weight)
+        )
         nonzero = np.flatnonzero(np.any(self.ngram_w != 0, axis=1))
         buffer = io.BytesIO()
         np.savez_compressed(
@@ -120,7 +148,7 @@ class Heads:
             b1=self.b1,
             w2=self.w2,
             b2=self.b2,
-            bias=bias,
+            blend=blend,
             ngram_rows=nonzero.astype(np.int32),
             ngram_values=self.ngram_w[nonzero],
             ngram_b=self.ngram_b,
@@ -151,13 +179,48 @@ class Heads:
                     ngram_w=ngram_w,
                     ngram_b=z["ngram_b"],
                     ngram_weight=float(header["ngram_weight"]),
-                    bias=z["bias"],
+                    blend=z["blend"],
                     meta=header.get("meta", {}),
+                    aux_ids=tuple(header.get("aux_ids", ())),
                 )
         except FileNotFoundError:
             raise ModelError(f"no heads file at {path}; run 'redline train' to build it") from None
         except (KeyError, ValueError, OSError) as exc:
             raise ModelError(f"heads file {path} is corrupt: {exc}") from None
+
+
+def default_blend(clauses: int, ngram_weight: float) -> Array:
+    """The blend that adds the networks' logit to ``ngram_weight`` times the n-grams', in both groups."""
+    return np.tile(np.array([1.0, ngram_weight, 0.0], np.float32), (2, clauses, 1))
+
+
+def fit_blend(
+    mlp: Array,
+    ngram: Array,
+    y: Array,
+    uncovered: npt.NDArray[np.bool_],
+    *,
+    l2: float = 1e-2,
+    steps: int = 400,
+) -> Array:
+    """Per group (covered, uncovered) and clause, a logistic regression of the label on the two views'
+    logits: how much each view is worth where the encoder does and does not know the language."""
+    k = y.shape[1]
+    blend = default_blend(k, 0.5)
+    for group in (0, 1):
+        rows = uncovered == bool(group)
+        if rows.sum() < 20:
+            continue
+        for clause in range(k):
+            features = np.stack([mlp[rows, clause], ngram[rows, clause]], axis=1)
+            target = y[rows, clause]
+            params = [blend[group, clause, :2].copy(), blend[group, clause, 2:].copy()]
+            adam = _Adam(params, 0.05)
+            for _ in range(steps):
+                g = (_sigmoid(features @ params[0] + params[1][0]) - target) / len(target)
+                adam.step([features.T @ g + l2 * (params[0] - blend[group, clause, :2]), np.array([g.sum()])])
+            blend[group, clause, :2], blend[group, clause, 2] = params[0], params[1][0]
+    return blend
 
 
 @dataclass(frozen=True)
@@ -196,20 +259,22 @@ def fit_heads(
     config: TrainConfig | None = None,
     meta: dict[str, Any] | None = None,
     aux: Array | None = None,
+    aux_ids: tuple[str, ...] = (),
 ) -> Heads:
     """Fit both views on the same examples; ``y`` is (n, clauses) in {0, 1}.
 
-    ``aux`` (n, a) are extra targets the networks learn beside the clauses and then drop: telling the
+    ``aux`` (n, len(aux_ids)) are extra targets the networks learn beside the clauses: telling the
     lawful look-alikes apart by kind (a warrant, interception, a news summary …) shapes the hidden
-    layer around the conditions that separate them from the red lines.
+    layer around the conditions that separate them from the red lines, and the screen reads those
+    outputs back to explain a verdict condition by condition.
     """
     config = config or TrainConfig()
-    k = y.shape[1]
     targets = y if aux is None else np.concatenate([y, aux], axis=1)
     w1, b1, w2, b2 = fit_mlp(x, targets, weights, config)
-    w2, b2 = np.ascontiguousarray(w2[:, :, :k]), np.ascontiguousarray(b2[:, :k])
     ngram_w, ngram_b = fit_ngrams([ngram_ids(t) for t in texts], y, weights, config)
-    return Heads(clause_ids, encoder, w1, b1, w2, b2, ngram_w, ngram_b, config.ngram_weight, None, meta or {})
+    return Heads(
+        clause_ids, encoder, w1, b1, w2, b2, ngram_w, ngram_b, config.ngram_weight, None, meta or {}, aux_ids
+    )
 
 
 def fit_mlp(x: Array, y: Array, weights: Array, config: TrainConfig) -> tuple[Array, Array, Array, Array]:
@@ -314,6 +379,8 @@ __all__ = [
     "Heads",
     "LinearHead",
     "TrainConfig",
+    "default_blend",
+    "fit_blend",
     "fit_heads",
     "fit_linear",
     "fit_mlp",

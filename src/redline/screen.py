@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,17 +26,38 @@ from redline.errors import InputError, ModelError
 from redline.heads import Heads, LinearHead, fit_linear
 from redline.language import Language, detect
 from redline.normalize import normalize
+from redline.segment import sentences
 
 MAX_CHARS = 262_144
 SHORT_TEXT_CHARS = 400
 WHOLE_TEXT_CHARS = 1_500
-LONG_SENTENCE_CHARS = 600
 MIN_WINDOW_CHARS = 12
 EXCERPT_CHARS = 240
 
 Action = Literal["allow", "block", "hold", "flag"]
 
-_SENTENCE_END = re.compile(r"(?<=[.!?;。！？；؟])\s+|(?<=[。！？；])|\n+")
+_NOT_AN_ASK = ("neg:discussion", "neg:summary", "everyday", "homonym")
+
+# A built-in clause read as its conditions (../shared/POLICY.md). Each condition holds as far as none of
+# the lawful kinds that negate it fits the text: the networks learn those kinds from the corpus's lawful
+# twins, which differ from their red-line item in that one condition. The conditions explain a verdict
+# to an auditor or an over-blocked analyst; the clause's own score decides it.
+CONDITIONS: dict[str, dict[str, tuple[str, ...]]] = {
+    "RL-SURV": {
+        "an operational ask": _NOT_AN_ASK,
+        "the country's own people": ("neg:foreign-intel",),
+        "in bulk, not one suspect under a warrant": ("neg:warrant",),
+        "identified people, not statistics": ("neg:aggregate",),
+        "people, not one's own systems": ("neg:own-network",),
+        "watching, not oversight or privacy work": ("neg:privacy",),
+    },
+    "RL-AUTO": {
+        "an operational ask": _NOT_AN_ASK,
+        "no human decision per engagement": ("neg:human-decision",),
+        "against people, not incoming munitions": ("neg:interception",),
+        "applying force": ("neg:military-support", "neg:nonforce-autonomy"),
+    },
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +68,7 @@ class Reason:
     score: float
     excerpt: str
     view: str  # "text", or the payload it was decoded from: "base64", "hex", "rot13", "percent"
+    conditions: tuple[tuple[str, float], ...] = ()  # (condition, how far it holds in that window)
 
 
 @dataclass(frozen=True)
@@ -82,7 +103,13 @@ class Verdict:
             "action": self.action,
             "scores": {k: round(v, 4) for k, v in self.scores.items()},
             "reasons": [
-                {"clause": r.clause, "score": round(r.score, 4), "excerpt": r.excerpt, "view": r.view}
+                {
+                    "clause": r.clause,
+                    "score": round(r.score, 4),
+                    "excerpt": r.excerpt,
+                    "view": r.view,
+                    "conditions": dict(r.conditions),
+                }
                 for r in self.reasons
             ],
             "language": self.language.code,
@@ -124,6 +151,14 @@ class Screen:
         self._cache_size = cache_size
         self._lock = threading.Lock()
         self._builtin = [(i, c) for i, c in enumerate(heads.clause_ids) if c in contract.clause_ids]
+        self._conditions = {
+            clause: [
+                (name, [heads.aux_ids.index(k) for k in negated]) for name, negated in conditions.items()
+            ]
+            for clause, conditions in CONDITIONS.items()
+            if clause in contract.clause_ids
+            and all(k in heads.aux_ids for negated in conditions.values() for k in negated)
+        }
         self._custom: dict[str, LinearHead] = {}
         for clause in contract.clauses:
             if clause.builtin:
@@ -172,15 +207,23 @@ class Screen:
         return [v for v in out if v is not None]
 
     def _check_many(self, texts: list[str]) -> list[Verdict]:
+        if not texts:
+            return []
         prepared = [self._prepare(i, t) for i, t in enumerate(texts)]
         flat = [w.text for _, _, windows in prepared for w in windows]
-        scores = self._score(self.encoder.encode(flat), flat) if flat else {}
+        uncovered = np.array([not language.supported for language, _, windows in prepared for _ in windows])
+        vectors = self.encoder.encode(flat)
+        scores = self._score(vectors, flat, uncovered)
+        kinds = self.heads.aux_probabilities(vectors) if self._conditions else None
         verdicts, offset = [], 0
         for language, disguises, windows in prepared:
             rows = slice(offset, offset + len(windows))
             offset += len(windows)
+            window_scores = {c: s[rows] for c, s in scores.items()}
             verdicts.append(
-                self._verdict(language, disguises, windows, {c: s[rows] for c, s in scores.items()})
+                self._verdict(
+                    language, disguises, windows, window_scores, None if kinds is None else kinds[rows]
+                )
             )
         return verdicts
 
@@ -205,10 +248,12 @@ class Screen:
         language = detect(" ".join(view.text for view in normalized.views))
         return language, normalized.disguises, windows
 
-    def _score(self, vectors: Vectors, texts: list[str]) -> dict[str, np.ndarray[Any, Any]]:
+    def _score(
+        self, vectors: Vectors, texts: list[str], uncovered: np.ndarray[Any, Any]
+    ) -> dict[str, np.ndarray[Any, Any]]:
         out: dict[str, np.ndarray[Any, Any]] = {}
         if self._builtin:
-            builtin = self.heads.scores(vectors, texts)
+            builtin = self.heads.scores(vectors, texts, uncovered)
             for column, clause_id in self._builtin:
                 out[clause_id] = builtin[:, column]
         for clause_id, head in self._custom.items():
@@ -221,6 +266,7 @@ class Screen:
         disguises: tuple[str, ...],
         windows: list[_Window],
         window_scores: dict[str, np.ndarray[Any, Any]],
+        kinds: np.ndarray[Any, Any] | None,
     ) -> Verdict:
         scores: dict[str, float] = {}
         reasons: list[Reason] = []
@@ -230,7 +276,15 @@ class Screen:
             best = int(np.argmax(column))
             score = float(column[best])
             scores[clause.id] = score
-            reasons.append(Reason(clause.id, score, _excerpt(windows[best].text), windows[best].view))
+            conditions: tuple[tuple[str, float], ...] = ()
+            if kinds is not None and clause.id in self._conditions:
+                conditions = tuple(
+                    (name, round(1.0 - float(kinds[best, columns].max()), 4))
+                    for name, columns in self._conditions[clause.id]
+                )
+            reasons.append(
+                Reason(clause.id, score, _excerpt(windows[best].text), windows[best].view, conditions)
+            )
             if score >= clause.threshold:
                 crossed.append((score, clause.id))
         reasons.sort(key=lambda r: -r.score)
@@ -269,31 +323,23 @@ def shipped_background() -> list[str]:
 
 def windows_of(text: str, *, short: int = SHORT_TEXT_CHARS) -> list[str]:
     """The pieces of ``text`` that are scored: a text of at most ``short`` characters whole; a longer
-    one also (or, past ``WHOLE_TEXT_CHARS``, only) by each sentence and each pair of neighbours."""
+    one also (or, past ``WHOLE_TEXT_CHARS``, only) by each sentence and each pair of neighbours.
+
+    A pair's sentences are joined by a line break, so the encoder cuts it back into the same two
+    sentences and reuses their work (see :class:`redline.encoder.UseEncoder`)."""
     text = text.strip()
     if len(text) <= short:
         return [text]
-    sentences: list[str] = []
-    for piece in _SENTENCE_END.split(text):
-        piece = piece.strip()
-        if not piece:
-            continue
-        while len(piece) > LONG_SENTENCE_CHARS:
-            cut = piece.rfind(" ", LONG_SENTENCE_CHARS // 2, LONG_SENTENCE_CHARS)
-            cut = cut if cut > 0 else LONG_SENTENCE_CHARS
-            sentences.append(piece[:cut].strip())
-            piece = piece[cut:].strip()
-        if piece:
-            sentences.append(piece)
+    units = sentences(text)
     windows = [text] if len(text) <= WHOLE_TEXT_CHARS else []
-    if len(sentences) > 1:
-        windows += [s for s in sentences if len(s) >= MIN_WINDOW_CHARS]
-        windows += [f"{a} {b}" for a, b in itertools.pairwise(sentences)]
-    return list(dict.fromkeys(windows)) or sentences[:1]
+    if len(units) > 1:
+        windows += [s for s in units if len(s) >= MIN_WINDOW_CHARS]
+        windows += [f"{a}\n{b}" for a, b in itertools.pairwise(units)]
+    return list(dict.fromkeys(windows)) or units[:1]
 
 
 def _excerpt(text: str) -> str:
     return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1] + "…"
 
 
-__all__ = ["Reason", "Screen", "Verdict", "windows_of"]
+__all__ = ["CONDITIONS", "Reason", "Screen", "Verdict", "windows_of"]
