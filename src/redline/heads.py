@@ -12,6 +12,7 @@ bit for bit from the corpus.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 from collections.abc import Sequence
@@ -29,6 +30,11 @@ Array = npt.NDArray[np.float32]
 
 def _sigmoid(z: npt.NDArray[Any]) -> npt.NDArray[Any]:
     return np.asarray(0.5 * (1.0 + np.tanh(0.5 * z)))
+
+
+def _logit(p: Array) -> Array:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.asarray(np.log(p / (1 - p)), np.float32)
 
 
 NGRAM_BITS = 18
@@ -85,18 +91,28 @@ class Heads:
     meta: dict[str, Any] = field(default_factory=dict)
     aux_ids: tuple[str, ...] = ()  # the networks' outputs after the clauses' ones: corpus kinds
 
-    def _outputs(self, x: Array, columns: slice) -> Array:
-        w2, b2 = self.w2[:, :, columns], self.b2[:, columns]
-        hidden = np.maximum(np.einsum("nd,mdh->mnh", x, self.w1) + self.b1[:, None, :], 0.0)
-        logits = np.einsum("mnh,mhk->mnk", hidden, w2) + b2[:, None, :]
+    @functools.cached_property
+    def _w1_flat(self) -> tuple[Array, Array]:
+        """The members' first layers side by side, (d, members * hidden): one matrix product for all."""
+        m, d, h = self.w1.shape
+        return np.ascontiguousarray(self.w1.transpose(1, 0, 2).reshape(d, m * h)), self.b1.reshape(m * h)
+
+    def network_probabilities(self, x: Array) -> Array:
+        """(n, clauses + aux): every output of the networks, averaged over the members."""
+        m, _, h = self.w1.shape
+        w1, b1 = self._w1_flat
+        hidden = np.maximum(x @ w1 + b1, 0.0).reshape(len(x), m, h).transpose(1, 0, 2)
+        logits = np.matmul(hidden, self.w2) + self.b2[:, None, :]
         return np.asarray(_sigmoid(logits).mean(axis=0), dtype=np.float32)
 
     def mlp_probabilities(self, x: Array) -> Array:
-        return self._outputs(x, slice(0, len(self.clause_ids)))
+        return self.network_probabilities(x)[:, : len(self.clause_ids)]
 
     def aux_probabilities(self, x: Array) -> Array:
         """(n, len(aux_ids)): how likely each text is of each lawful or disguised kind of the corpus."""
-        return self._outputs(x, slice(len(self.clause_ids), len(self.clause_ids) + len(self.aux_ids)))
+        return self.network_probabilities(x)[
+            :, len(self.clause_ids) : len(self.clause_ids) + len(self.aux_ids)
+        ]
 
     def ngram_logits(self, texts: Sequence[str]) -> Array:
         out = np.empty((len(texts), len(self.clause_ids)), np.float32)
@@ -107,8 +123,16 @@ class Heads:
 
     def parts(self, x: Array, texts: Sequence[str]) -> tuple[Array, Array]:
         """The two views' logits, (n, clauses) each: the networks' and the n-grams'."""
-        p = np.clip(self.mlp_probabilities(x), 1e-6, 1 - 1e-6)
-        return np.asarray(np.log(p / (1 - p)), np.float32), self.ngram_logits(texts)
+        return _logit(self.mlp_probabilities(x)), self.ngram_logits(texts)
+
+    def scores_and_kinds(
+        self, x: Array, texts: Sequence[str], uncovered: npt.NDArray[np.bool_] | None = None
+    ) -> tuple[Array, Array]:
+        """:meth:`scores` and :meth:`aux_probabilities` from one pass of the networks."""
+        k = len(self.clause_ids)
+        outputs = self.network_probabilities(x)
+        logits = self.combine(_logit(outputs[:, :k]), self.ngram_logits(texts), uncovered)
+        return np.asarray(_sigmoid(logits), np.float32), outputs[:, k : k + len(self.aux_ids)]
 
     def logits(self, x: Array, texts: Sequence[str], uncovered: npt.NDArray[np.bool_] | None = None) -> Array:
         """Combined logits. ``uncovered`` marks the texts in a language the encoder was not trained on:

@@ -8,6 +8,7 @@ Latin and Cyrillic text, by the share of each language's most frequent short wor
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -148,10 +149,7 @@ class Language:
 
 
 def detect(text: str) -> Language:
-    scripts: Counter[str] = Counter()
-    for ch in text:
-        if ch.isalpha():
-            scripts[_script(ord(ch))] += 1
+    scripts = Counter(map(_script_of, filter(str.isalpha, text)))
     letters = sum(scripts.values())
     if letters < 3:
         return Language(UNDETERMINED, True, 0.0)
@@ -174,6 +172,11 @@ def detect(text: str) -> Language:
     if script == "other":
         return Language(UNDETERMINED, False, share)
     return Language(script, script in ENCODER_LANGUAGES, share)
+
+
+@functools.lru_cache(maxsize=4096)
+def _script_of(ch: str) -> str:
+    return _script(ord(ch))
 
 
 def _script(cp: int) -> str:
@@ -210,7 +213,8 @@ def _by_stopwords(text: str, languages: tuple[str, ...], *, default: str) -> tup
     words = _TOKEN.findall(text.lower())
     if len(words) < 3:
         return default, 0.0
-    hits = {lang: sum(1 for w in words if w in _STOPWORDS[lang]) for lang in languages}
+    counts = Counter(words)
+    hits = {lang: sum(counts[w] for w in _STOPWORDS[lang].intersection(counts)) for lang in languages}
     best = max(hits, key=lambda lang: hits[lang])
     if hits[best] == 0:
         return default, 0.0

@@ -212,9 +212,7 @@ class Screen:
         prepared = [self._prepare(i, t) for i, t in enumerate(texts)]
         flat = [w.text for _, _, windows in prepared for w in windows]
         uncovered = np.array([not language.supported for language, _, windows in prepared for _ in windows])
-        vectors = self.encoder.encode(flat)
-        scores = self._score(vectors, flat, uncovered)
-        kinds = self.heads.aux_probabilities(vectors) if self._conditions else None
+        scores, kinds = self._score(self.encoder.encode(flat), flat, uncovered)
         verdicts, offset = [], 0
         for language, disguises, windows in prepared:
             rows = slice(offset, offset + len(windows))
@@ -250,15 +248,17 @@ class Screen:
 
     def _score(
         self, vectors: Vectors, texts: list[str], uncovered: np.ndarray[Any, Any]
-    ) -> dict[str, np.ndarray[Any, Any]]:
+    ) -> tuple[dict[str, np.ndarray[Any, Any]], np.ndarray[Any, Any] | None]:
+        """Each clause's score per window, and the networks' kind outputs (for the conditions)."""
         out: dict[str, np.ndarray[Any, Any]] = {}
+        kinds = None
         if self._builtin:
-            builtin = self.heads.scores(vectors, texts, uncovered)
+            builtin, kinds = self.heads.scores_and_kinds(vectors, texts, uncovered)
             for column, clause_id in self._builtin:
                 out[clause_id] = builtin[:, column]
         for clause_id, head in self._custom.items():
             out[clause_id] = head.scores(vectors)
-        return out
+        return out, kinds if self._conditions else None
 
     def _verdict(
         self,
