@@ -77,3 +77,17 @@ def test_corrupt_heads_file_is_a_model_error(tmp_path: Path) -> None:
         Heads.load(bad)
     with pytest.raises(ModelError, match="redline train"):
         Heads.load(tmp_path / "missing.npz")
+
+
+def test_the_false_positive_budget_is_spent_once_across_clauses_where_it_catches_most() -> None:
+    from redline.train import _share_budget
+
+    rng = np.random.default_rng(1)
+    lawful = rng.normal(-3.0, 1.0, (2000, 2)).astype(np.float32)
+    # Clause 0's red-line items sit just above its lawful tail; clause 1's are far out of reach.
+    red = np.stack([rng.normal(-0.5, 0.5, 500), rng.normal(-9.0, 0.5, 500)], axis=1).astype(np.float32)
+    shifts = _share_budget(lawful, red, 0.03)
+    spent = float(((lawful + shifts) > 0).any(axis=1).mean())
+    assert 0.02 <= spent <= 0.03  # the union of both clauses' false positives, not each clause's
+    assert shifts[0] > shifts[1]  # the budget goes where it buys recall
+    assert _share_budget(lawful[:0], red, 0.03) == [0.0, 0.0]

@@ -4,7 +4,8 @@ A text goes through four steps. It is *normalised* (disguises undone, hidden pay
 extra views), its *language* is detected, it is cut into *windows* (the whole text when short, each
 sentence, each pair of neighbouring sentences) so that one ask buried in a long document is scored on
 its own, and every window is *encoded* and *scored* by each clause's head. A clause's score is its best
-window's score; the verdict names that window as the reason.
+window's score; the verdict names that window as the reason, and reads the clause's conditions there
+(:data:`CONDITIONS`).
 """
 
 from __future__ import annotations
