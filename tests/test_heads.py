@@ -34,8 +34,12 @@ def test_logits_use_each_texts_group() -> None:
         blend=np.array([[[1.0, 1.0, 0.0]], [[1.0, 3.0, -1.0]]], np.float32),
     )
     x = zeros((2, d), np.float32)
-    logits = heads.logits(x, ["a", "b"], np.array([False, True]))
+
+    def logits(uncovered: np.ndarray | None = None) -> np.ndarray:
+        p = heads.scores(x, ["a", "b"], uncovered)
+        return np.log(p / (1 - p))
+
     # the networks say 0 (p = 0.5) and the n-grams say 1 (their bias) for both texts
-    assert np.allclose(logits[:, 0], [1.0, 3.0 - 1.0], atol=1e-4)
-    assert np.allclose(heads.logits(x, ["a", "b"])[:, 0], [1.0, 1.0], atol=1e-4)  # no flags: covered
+    assert np.allclose(logits(np.array([False, True]))[:, 0], [1.0, 3.0 - 1.0], atol=1e-4)
+    assert np.allclose(logits()[:, 0], [1.0, 1.0], atol=1e-4)  # no flags: covered
     assert np.array_equal(default_blend(1, 0.5)[1, 0], [1.0, 0.5, 0.0])

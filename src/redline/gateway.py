@@ -444,8 +444,8 @@ class _Relay:
 
     async def record(self, judgement: Judgement, guard: StreamGuard, calls: tuple[ToolCall, ...] = ()) -> int:
         """Record the answer as far as it came: its text and its tool calls, as a plain answer's are."""
-        text = (guard.text,) if guard.text.strip() else ()
-        texts = text + tuple(f"{c.name}({c.arguments})" for c in calls)
+        text = guard.text
+        texts = ((text,) if text.strip() else ()) + tuple(f"{c.name}({c.arguments})" for c in calls)
         names = tuple(c.name for c in calls)
         return await self.gateway.record_answer(
             self.exchange, judgement, self.provider, names, texts, streamed=True

@@ -87,7 +87,7 @@ class Heads:
     ngram_w: Array  # (NGRAM_BUCKETS, clauses)
     ngram_b: Array  # (clauses,)
     ngram_weight: float = 0.5
-    blend: Array | None = None  # (2, clauses, 3), see logits
+    blend: Array | None = None  # (2, clauses, 3), see blended()
     meta: dict[str, Any] = field(default_factory=dict)
     aux_ids: tuple[str, ...] = ()  # the networks' outputs after the clauses' ones: corpus kinds
 
@@ -105,15 +105,6 @@ class Heads:
         logits = np.matmul(hidden, self.w2) + self.b2[:, None, :]
         return np.asarray(_sigmoid(logits).mean(axis=0), dtype=np.float32)
 
-    def mlp_probabilities(self, x: Array) -> Array:
-        return self.network_probabilities(x)[:, : len(self.clause_ids)]
-
-    def aux_probabilities(self, x: Array) -> Array:
-        """(n, len(aux_ids)): how likely each text is of each lawful or disguised kind of the corpus."""
-        return self.network_probabilities(x)[
-            :, len(self.clause_ids) : len(self.clause_ids) + len(self.aux_ids)
-        ]
-
     def ngram_logits(self, texts: Sequence[str]) -> Array:
         out = np.empty((len(texts), len(self.clause_ids)), np.float32)
         for i, text in enumerate(texts):
@@ -123,34 +114,22 @@ class Heads:
 
     def parts(self, x: Array, texts: Sequence[str]) -> tuple[Array, Array]:
         """The two views' logits, (n, clauses) each: the networks' and the n-grams'."""
-        return _logit(self.mlp_probabilities(x)), self.ngram_logits(texts)
+        return _logit(self.network_probabilities(x)[:, : len(self.clause_ids)]), self.ngram_logits(texts)
 
     def scores_and_kinds(
         self, x: Array, texts: Sequence[str], uncovered: npt.NDArray[np.bool_] | None = None
     ) -> tuple[Array, Array]:
-        """:meth:`scores` and :meth:`aux_probabilities` from one pass of the networks."""
+        """Scores (n, clauses) in [0, 1], and how likely each text is of each kind in ``aux_ids`` (the
+        corpus's lawful and disguised kinds), from one pass of the networks. ``uncovered`` marks the
+        texts in a language the encoder was not trained on (see :func:`blended`)."""
         k = len(self.clause_ids)
         outputs = self.network_probabilities(x)
-        logits = self.combine(_logit(outputs[:, :k]), self.ngram_logits(texts), uncovered)
+        blend = self.blend if self.blend is not None else default_blend(k, self.ngram_weight)
+        logits = blended(blend, _logit(outputs[:, :k]), self.ngram_logits(texts), uncovered)
         return np.asarray(_sigmoid(logits), np.float32), outputs[:, k : k + len(self.aux_ids)]
 
-    def logits(self, x: Array, texts: Sequence[str], uncovered: npt.NDArray[np.bool_] | None = None) -> Array:
-        """Combined logits. ``uncovered`` marks the texts in a language the encoder was not trained on:
-        their sentence vectors carry little meaning, so ``blend`` (fitted by ``redline train``) weighs
-        the two views and sets the bias separately for them; ``blend[group, clause]`` is (weight of
-        the networks' logit, weight of the n-grams' logit, bias), group 0 covered and 1 uncovered."""
-        mlp, ngram = self.parts(x, texts)
-        return self.combine(mlp, ngram, uncovered)
-
-    def combine(self, mlp: Array, ngram: Array, uncovered: npt.NDArray[np.bool_] | None = None) -> Array:
-        if self.blend is None:
-            return np.asarray(mlp + self.ngram_weight * ngram, np.float32)
-        group = np.zeros(len(mlp), np.int64) if uncovered is None else uncovered.astype(np.int64)
-        b = self.blend[group]
-        return np.asarray(b[..., 0] * mlp + b[..., 1] * ngram + b[..., 2], np.float32)
-
     def scores(self, x: Array, texts: Sequence[str], uncovered: npt.NDArray[np.bool_] | None = None) -> Array:
-        return np.asarray(_sigmoid(self.logits(x, texts, uncovered)), dtype=np.float32)
+        return self.scores_and_kinds(x, texts, uncovered)[0]
 
     def save(self, path: str | Path) -> None:
         header = {
@@ -216,6 +195,16 @@ class Heads:
 def default_blend(clauses: int, ngram_weight: float) -> Array:
     """The blend that adds the networks' logit to ``ngram_weight`` times the n-grams', in both groups."""
     return np.tile(np.array([1.0, ngram_weight, 0.0], np.float32), (2, clauses, 1))
+
+
+def blended(blend: Array, mlp: Array, ngram: Array, uncovered: npt.NDArray[np.bool_] | None = None) -> Array:
+    """The two views' logits combined. The sentence vectors of a text in a language the encoder was not
+    trained on (``uncovered``) carry little meaning, so the blend weighs the views and sets the bias
+    separately for those: ``blend[group, clause]`` is (weight of the networks' logit, weight of the
+    n-grams' logit, bias), group 0 covered and 1 uncovered. ``redline train`` fits it."""
+    group = np.zeros(len(mlp), np.int64) if uncovered is None else uncovered.astype(np.int64)
+    b = blend[group]
+    return np.asarray(b[..., 0] * mlp + b[..., 1] * ngram + b[..., 2], np.float32)
 
 
 def fit_blend(
@@ -403,6 +392,7 @@ __all__ = [
     "Heads",
     "LinearHead",
     "TrainConfig",
+    "blended",
     "default_blend",
     "fit_blend",
     "fit_heads",

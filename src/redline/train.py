@@ -27,7 +27,7 @@ import numpy as np
 from redline.contract import ALLOWED, BUILTIN_CLAUSES
 from redline.corpus import Item, corpus_hash, load_corpus
 from redline.encoder import Encoder
-from redline.heads import Heads, TrainConfig, fit_blend, fit_heads
+from redline.heads import Heads, TrainConfig, blended, fit_blend, fit_heads
 from redline.language import detect
 from redline.normalize import normalize
 from redline.screen import windows_of
@@ -110,12 +110,12 @@ def train(
     texts, y, w, owners = training_examples(items)
     x = encoder.encode(texts)
     aux = aux_targets(items, owners)
-    uncovered_items = np.array([not detect(normalize(item.text).text).supported for item in items])
-    uncovered = uncovered_items[owners]
+    # An item's first example is its whole text, normalised as the screen sees it.
+    whole = np.array([i == 0 or owners[i - 1] != owners[i] for i in range(len(owners))])
+    uncovered = np.array([not detect(texts[i]).supported for i in np.flatnonzero(whole)])[owners]
 
     # Out-of-fold logits of both views, to fit the blend and calibrate it without touching dev.
     folds = np.array([hash_group(items[o].group) % FOLDS for o in owners])
-    whole = np.array([i == 0 or owners[i - 1] != owners[i] for i in range(len(owners))])
     oof_mlp, oof_ngram = np.zeros_like(y), np.zeros_like(y)
     fold_config = replace(config, members=2)
     for fold in range(FOLDS):
@@ -128,7 +128,7 @@ def train(
             x[held], [t for t, h in zip(texts, held, strict=True) if h]
         )
     blend = fit_blend(oof_mlp[whole], oof_ngram[whole], y[whole], uncovered[whole])
-    oof = replace(heads, blend=blend).combine(oof_mlp, oof_ngram, uncovered)
+    oof = blended(blend, oof_mlp, oof_ngram, uncovered)
     hard = np.array([items[o].kind.startswith("neg:") for o in owners]) & whole
     # A lawful text is a false positive if it crosses *any* clause. Per group, the budget of
     # ``target_fpr`` hard lawful texts is shared between the clauses in the way that catches the most
