@@ -53,3 +53,14 @@ def test_the_cache_returns_the_same_vectors(encoder: UseEncoder) -> None:
     again = cached.encode(SENTENCES[::-1])
     assert np.array_equal(first, again[::-1])  # hits, not a second computation
     assert np.allclose(first, encoder.encode(SENTENCES), atol=1e-6)
+
+
+def test_cached_pieces_give_the_vectors_fresh_ones_give() -> None:
+    texts = [" ".join(SENTENCES), SENTENCES[2] * 3, "Ein ganz anderer Satz über Züge und Fahrpläne."]
+    roomy = UseEncoder()
+    first = roomy.encode(texts)  # every piece computed fresh, then kept
+    again = roomy.encode(texts)  # every piece read from the cache
+    cramped = UseEncoder(piece_cache=8)  # keeps 8 pieces: most stay fresh, call after call
+    assert np.allclose(first, again, atol=1e-6)
+    assert np.allclose(first, cramped.encode(texts), atol=1e-6)
+    assert np.allclose(first, cramped.encode(texts), atol=1e-6)

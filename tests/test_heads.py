@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from redline.heads import Heads, default_blend, fit_blend
+from redline.heads import NGRAM_BUCKETS, Heads, default_blend, fit_blend, ngram_ids, ngram_rows
 
 
 def test_the_blend_learns_which_view_to_trust_in_each_group() -> None:
@@ -43,3 +43,33 @@ def test_logits_use_each_texts_group() -> None:
     assert np.allclose(logits(np.array([False, True]))[:, 0], [1.0, 3.0 - 1.0], atol=1e-4)
     assert np.allclose(logits()[:, 0], [1.0, 1.0], atol=1e-4)  # no flags: covered
     assert np.array_equal(default_blend(1, 0.5)[1, 0], [1.0, 0.5, 0.0])
+
+
+def test_a_batch_of_texts_hashes_as_each_text_alone() -> None:
+    texts = ["Kill the process", "ab", "", "日本語のテキスト", "kill THE   process"]
+    owner, buckets = ngram_rows(texts)
+    for i, text in enumerate(texts):
+        assert np.array_equal(buckets[owner == i], ngram_ids(text))  # no n-gram spans two texts
+    assert np.array_equal(ngram_ids(texts[0]), ngram_ids(texts[4]))  # case and spacing do not count
+    assert len(ngram_ids("ab")) == 6  # " a", "ab", "b ", " ab", "ab ", " ab "
+    assert len(ngram_ids("")) == 1 and ngram_ids("").max() < NGRAM_BUCKETS  # the lone "  " bigram
+
+
+def test_ngram_logits_of_a_batch_match_one_text_at_a_time() -> None:
+    rng = np.random.default_rng(3)
+    heads = Heads(
+        clause_ids=("A", "B"),
+        encoder="test",
+        w1=np.zeros((1, 4, 3), np.float32),
+        b1=np.zeros((1, 3), np.float32),
+        w2=np.zeros((1, 3, 2), np.float32),
+        b2=np.zeros((1, 2), np.float32),
+        ngram_w=rng.normal(0, 1, (NGRAM_BUCKETS, 2)).astype(np.float32),
+        ngram_b=np.array([0.5, -0.5], np.float32),
+    )
+    texts = ["surveil every protester", "a", "le drone tire sans validation humaine", "日本"]
+    together = heads.ngram_logits(texts)
+    for i, text in enumerate(texts):
+        ids = ngram_ids(text)
+        alone = heads.ngram_w[ids].sum(axis=0) / np.sqrt(len(ids)) + heads.ngram_b
+        assert np.allclose(together[i], alone, atol=1e-5)

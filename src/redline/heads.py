@@ -52,19 +52,35 @@ def ngram_ids(text: str) -> npt.NDArray[np.int64]:
     The hash is a fixed polynomial over code points (vectorised, the same in every process), so the
     shipped weights mean the same thing wherever they are loaded.
     """
-    padded = " " + " ".join(text.lower().split()) + " "
-    codes = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    parts = []
+    return ngram_rows([text])[1]
+
+
+def ngram_rows(texts: Sequence[str]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """:func:`ngram_ids` of many texts at once: (text index, bucket id) pairs, unique, sorted by text.
+
+    The texts are hashed as one run of code points, so a batch costs a few array operations rather than
+    a few per text; an n-gram counts only where it lies inside one text."""
+    padded = [" " + " ".join(text.lower().split()) + " " for text in texts]
+    lengths = np.fromiter(map(len, padded), np.int64, len(padded))
+    codes = np.frombuffer("".join(padded).encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    owner = np.repeat(np.arange(len(padded), dtype=np.int64), lengths)
+    end = np.cumsum(lengths)[owner]  # where each position's text ends
+    keys = []
     for n in NGRAM_ORDERS:
         if len(codes) < n:
             continue
         h = np.full(len(codes) - n + 1, n, dtype=np.uint64)
         for offset in range(n):
             h = h * np.uint64(1_000_003) + codes[offset : len(codes) - n + 1 + offset]
-        parts.append((h * _MIX) >> np.uint64(64 - NGRAM_BITS))
-    if not parts:
-        return np.zeros(0, np.int64)
-    return np.unique(np.concatenate(parts)).astype(np.int64)
+        inside = np.arange(len(h)) + n <= end[: len(h)]
+        buckets = ((h[inside] * _MIX) >> np.uint64(64 - NGRAM_BITS)).astype(np.int64)
+        keys.append((owner[: len(h)][inside] << NGRAM_BITS) | buckets)
+    if not keys:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    merged = np.concatenate(keys)
+    merged.sort()  # sorting and dropping repeats beats np.unique's hash table here, by far
+    unique = merged[np.concatenate(([True], merged[1:] != merged[:-1]))]
+    return unique >> NGRAM_BITS, unique & (NGRAM_BUCKETS - 1)
 
 
 @dataclass(frozen=True)
@@ -106,11 +122,13 @@ class Heads:
         return np.asarray(_sigmoid(logits).mean(axis=0), dtype=np.float32)
 
     def ngram_logits(self, texts: Sequence[str]) -> Array:
-        out = np.empty((len(texts), len(self.clause_ids)), np.float32)
-        for i, text in enumerate(texts):
-            ids = ngram_ids(text)
-            out[i] = self.ngram_w[ids].sum(axis=0) / np.sqrt(max(len(ids), 1)) + self.ngram_b
-        return out
+        owner, buckets = ngram_rows(texts)
+        weights = self.ngram_w[buckets]
+        sums = np.stack(
+            [np.bincount(owner, weights[:, c], len(texts)) for c in range(len(self.clause_ids))], axis=1
+        )
+        counts = np.maximum(np.bincount(owner, minlength=len(texts)), 1).astype(np.float64)
+        return np.asarray(sums / np.sqrt(counts)[:, None] + self.ngram_b, np.float32)
 
     def parts(self, x: Array, texts: Sequence[str]) -> tuple[Array, Array]:
         """The two views' logits, (n, clauses) each: the networks' and the n-grams'."""
@@ -400,4 +418,5 @@ __all__ = [
     "fit_mlp",
     "fit_ngrams",
     "ngram_ids",
+    "ngram_rows",
 ]

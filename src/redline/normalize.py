@@ -38,6 +38,8 @@ _LATIN_LIKE_CYRILLIC = str.maketrans(
     {latin: cyr for cyr, latin in _CYRILLIC_LIKE_LATIN.items() if latin in "aeopcyxABEKMHOPCTX"}
 )
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
+_CYRILLIC_OR_GREEK = re.compile(r"[\u0370-\u04ff]")
 
 # s u r v e i l l a n c e / s.u.r.v.e.i.l / s-u-r-v: four or more single letters, one separator.
 _SPACED = re.compile(r"(?<![^\W\d_])(?:[^\W\d_]([ .\-_*·/|])){3,}[^\W\d_](?![^\W\d_])")
@@ -58,7 +60,8 @@ _LEET = str.maketrans(
         "€": "e",
     }
 )
-_LEET_TOKEN = re.compile(r"[A-Za-z0-9@$!|€]+")
+# A token with at least one leet character in it (the possessive run of letters keeps it linear).
+_LEET_TOKEN = re.compile(r"(?<![A-Za-z0-9@$!|€])[A-Za-z]*+[0-9@$!|€][A-Za-z0-9@$!|€]*")
 _LEET_CHARS = set("0134578@$!|€")
 
 _BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/=_-])[A-Za-z0-9+/_-]{12,}={0,2}(?![A-Za-z0-9+/=_-])")
@@ -127,9 +130,15 @@ def normalize(text: str, *, depth: int = 2) -> Normalized:
     return Normalized(clean, tuple(views), tuple(dict.fromkeys(disguises)))
 
 
+def _fold_look_alikes(text: str) -> str:
+    if not (_LATIN_LETTER.search(text) and _CYRILLIC_OR_GREEK.search(text)):
+        return text  # one script alone: nothing can be mixed into it
+    return _WORD.sub(_fold_confusables, text)
+
+
 def _fold_confusables(match: re.Match[str]) -> str:
     word = match.group(0)
-    if len(word) < 2:
+    if len(word) < 2 or word.isascii() or not _LATIN_LETTER.search(word):
         return word
     latin = sum(1 for ch in word if "a" <= ch.lower() <= "z")
     cyrillic = sum(1 for ch in word if "\u0400" <= ch <= "\u04ff")
@@ -155,7 +164,7 @@ def _unleet(match: re.Match[str]) -> str:
 
 
 _REPAIRS: tuple[tuple[str, Callable[[str], str]], ...] = (
-    ("look-alike-letters", lambda t: _WORD.sub(_fold_confusables, t)),
+    ("look-alike-letters", _fold_look_alikes),
     ("spaced-letters", lambda t: _SPACED.sub(lambda m: re.sub(r"[ .\-_*·/|]", "", m.group(0)), t)),
     ("leetspeak", lambda t: _LEET_TOKEN.sub(_unleet, t)),
 )
