@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from redline.heads import NGRAM_BUCKETS, Heads, default_blend, fit_blend, ngram_ids, ngram_rows
+from redline.errors import ModelError
+from redline.heads import NGRAM_BUCKETS, Heads, blended, default_blend, fit_blend, ngram_ids, ngram_rows
 
 
 def test_the_blend_learns_which_view_to_trust_in_each_group() -> None:
@@ -73,3 +75,25 @@ def test_ngram_logits_of_a_batch_match_one_text_at_a_time() -> None:
         ids = ngram_ids(text)
         alone = heads.ngram_w[ids].sum(axis=0) / np.sqrt(len(ids)) + heads.ngram_b
         assert np.allclose(together[i], alone, atol=1e-5)
+
+
+def test_the_blend_leans_on_the_kind_that_decides() -> None:
+    rng = np.random.default_rng(1)
+    n = 3000
+    mlp = rng.normal(1, 2, (n, 1)).astype(np.float32)
+    ngram = rng.normal(0, 1, (n, 1)).astype(np.float32)
+    approver = rng.normal(0, 3, (n, 1)).astype(np.float32)  # the logit of "a named human approves"
+    noise = rng.normal(0, 3, (n, 1)).astype(np.float32)
+    kinds = np.concatenate([approver, noise], axis=1)
+    # Red only where the networks say so and no human approves: the twins the clause score blurs.
+    y = ((mlp > 0) & (approver < 0)).astype(np.float32)
+    covered = np.zeros(n, bool)
+    blend = fit_blend(mlp, ngram, y, covered, kinds)
+    assert blend.shape == (2, 1, 5)
+    assert blend[0, 0, 2] < -0.5  # the approver kind pulls the score down
+    assert abs(blend[0, 0, 3]) < 0.3 * abs(blend[0, 0, 2])  # the noise kind barely counts
+    with_kinds = blended(blend, mlp, ngram, covered, kinds)[:, 0] > 0
+    without = blended(fit_blend(mlp, ngram, y, covered), mlp, ngram, covered)[:, 0] > 0
+    assert (with_kinds == (y[:, 0] > 0)).mean() > (without == (y[:, 0] > 0)).mean() + 0.1
+    with pytest.raises(ModelError, match="weighs 2 kinds"):
+        blended(blend, mlp, ngram, covered)

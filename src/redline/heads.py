@@ -130,9 +130,12 @@ class Heads:
         counts = np.maximum(np.bincount(owner, minlength=len(texts)), 1).astype(np.float64)
         return np.asarray(sums / np.sqrt(counts)[:, None] + self.ngram_b, np.float32)
 
-    def parts(self, x: Array, texts: Sequence[str]) -> tuple[Array, Array]:
-        """The two views' logits, (n, clauses) each: the networks' and the n-grams'."""
-        return _logit(self.network_probabilities(x)[:, : len(self.clause_ids)]), self.ngram_logits(texts)
+    def parts(self, x: Array, texts: Sequence[str]) -> tuple[Array, Array, Array]:
+        """What :func:`blended` combines: the networks' clause logits and the n-grams' (n, clauses) each,
+        and the networks' kind logits (n, len(aux_ids))."""
+        k = len(self.clause_ids)
+        outputs = _logit(self.network_probabilities(x))
+        return outputs[:, :k], self.ngram_logits(texts), outputs[:, k : k + len(self.aux_ids)]
 
     def scores_and_kinds(
         self, x: Array, texts: Sequence[str], uncovered: npt.NDArray[np.bool_] | None = None
@@ -143,8 +146,9 @@ class Heads:
         k = len(self.clause_ids)
         outputs = self.network_probabilities(x)
         blend = self.blend if self.blend is not None else default_blend(k, self.ngram_weight)
-        logits = blended(blend, _logit(outputs[:, :k]), self.ngram_logits(texts), uncovered)
-        return np.asarray(_sigmoid(logits), np.float32), outputs[:, k : k + len(self.aux_ids)]
+        kinds = outputs[:, k : k + len(self.aux_ids)]
+        logits = blended(blend, _logit(outputs[:, :k]), self.ngram_logits(texts), uncovered, _logit(kinds))
+        return np.asarray(_sigmoid(logits), np.float32), kinds
 
     def scores(self, x: Array, texts: Sequence[str], uncovered: npt.NDArray[np.bool_] | None = None) -> Array:
         return self.scores_and_kinds(x, texts, uncovered)[0]
@@ -215,14 +219,32 @@ def default_blend(clauses: int, ngram_weight: float) -> Array:
     return np.tile(np.array([1.0, ngram_weight, 0.0], np.float32), (2, clauses, 1))
 
 
-def blended(blend: Array, mlp: Array, ngram: Array, uncovered: npt.NDArray[np.bool_] | None = None) -> Array:
-    """The two views' logits combined. The sentence vectors of a text in a language the encoder was not
-    trained on (``uncovered``) carry little meaning, so the blend weighs the views and sets the bias
-    separately for those: ``blend[group, clause]`` is (weight of the networks' logit, weight of the
-    n-grams' logit, bias), group 0 covered and 1 uncovered. ``redline train`` fits it."""
+def blended(
+    blend: Array,
+    mlp: Array,
+    ngram: Array,
+    uncovered: npt.NDArray[np.bool_] | None = None,
+    kinds: Array | None = None,
+) -> Array:
+    """The views' logits combined, per clause: a weight for the networks' logit, one for the n-grams',
+    one for each of the networks' kind logits (``kinds``, when the blend has them) and a bias, in that
+    order along ``blend``'s last axis.
+
+    The kinds (a warrant, a named approver, interception, a news summary …) are the conditions a red
+    line turns on, so weighing them lets the decision lean on the condition that tells an ask from
+    its lawful twin. The sentence vectors of a text in a language the encoder was not trained on
+    (``uncovered``) carry little meaning, so the blend is separate for those: ``blend[group]``, group
+    0 covered and 1 uncovered. ``redline train`` fits it."""
     group = np.zeros(len(mlp), np.int64) if uncovered is None else uncovered.astype(np.int64)
     b = blend[group]
-    return np.asarray(b[..., 0] * mlp + b[..., 1] * ngram + b[..., 2], np.float32)
+    out = b[..., 0] * mlp + b[..., 1] * ngram + b[..., -1]
+    if b.shape[-1] > 3:
+        if kinds is None or kinds.shape[1] != b.shape[-1] - 3:
+            raise ModelError(
+                f"this blend weighs {b.shape[-1] - 3} kinds; got {0 if kinds is None else kinds.shape[1]}"
+            )
+        out += np.einsum("nkf,nf->nk", b[..., 2:-1], kinds)
+    return np.asarray(out, np.float32)
 
 
 def fit_blend(
@@ -230,27 +252,34 @@ def fit_blend(
     ngram: Array,
     y: Array,
     uncovered: npt.NDArray[np.bool_],
+    kinds: Array | None = None,
     *,
     l2: float = 1e-2,
-    steps: int = 400,
+    steps: int = 600,
 ) -> Array:
-    """Per group (covered, uncovered) and clause, a logistic regression of the label on the two views'
-    logits: how much each view is worth where the encoder does and does not know the language."""
+    """Per group (covered, uncovered) and clause, a logistic regression of the label on the views'
+    logits (and the kind logits, if given): how much each is worth where the encoder does and does
+    not know the language. Shrunk towards :func:`default_blend` with kinds weighing nothing."""
     k = y.shape[1]
-    blend = default_blend(k, 0.5)
+    extra = 0 if kinds is None else kinds.shape[1]
+    prior = np.zeros((2, k, 3 + extra), np.float32)
+    prior[..., [0, 1, -1]] = default_blend(k, 0.5)
+    blend = prior.copy()
     for group in (0, 1):
         rows = uncovered == bool(group)
         if rows.sum() < 20:
             continue
         for clause in range(k):
-            features = np.stack([mlp[rows, clause], ngram[rows, clause]], axis=1)
+            views = [mlp[rows, clause : clause + 1], ngram[rows, clause : clause + 1]]
+            features = np.concatenate(views + ([] if kinds is None else [kinds[rows]]), axis=1)
             target = y[rows, clause]
-            params = [blend[group, clause, :2].copy(), blend[group, clause, 2:].copy()]
+            start = prior[group, clause, :-1]
+            params = [start.copy(), prior[group, clause, -1:].copy()]
             adam = _Adam(params, 0.05)
             for _ in range(steps):
                 g = (_sigmoid(features @ params[0] + params[1][0]) - target) / len(target)
-                adam.step([features.T @ g + l2 * (params[0] - blend[group, clause, :2]), np.array([g.sum()])])
-            blend[group, clause, :2], blend[group, clause, 2] = params[0], params[1][0]
+                adam.step([features.T @ g + l2 * (params[0] - start), np.array([g.sum()])])
+            blend[group, clause, :-1], blend[group, clause, -1] = params[0], params[1][0]
     return blend
 
 

@@ -7,8 +7,9 @@ surveillance must learn to stay lawful out of context. Windows of a red-line tex
 only some of its sentences carry the ask.
 
 The decision threshold lives in the contract (0.5 by default). Out-of-fold logits of the training split
-fit the *blend* of the two views, separately for texts in the encoder's languages and the rest (where
-the n-grams must carry more), and then set each group's bias so that its hard lawful cases (the
+fit the *blend* of the two views and of the networks' kind outputs (the conditions: a warrant, a named
+approver, interception …), separately for texts in the encoder's languages and the rest (where the
+n-grams must carry more), and then set each group's bias so that its hard lawful cases (the
 ``neg:*`` kinds) cross 0.5 at the rate ``target_fpr``: the heads are calibrated without looking at the
 dev split.
 """
@@ -116,19 +117,27 @@ def train(
 
     # Out-of-fold logits of both views, to fit the blend and calibrate it without touching dev.
     folds = np.array([hash_group(items[o].group) % FOLDS for o in owners])
-    oof_mlp, oof_ngram = np.zeros_like(y), np.zeros_like(y)
+    oof_mlp, oof_ngram, oof_kinds = np.zeros_like(y), np.zeros_like(y), np.zeros_like(aux)
     fold_config = replace(config, members=2)
     for fold in range(FOLDS):
         held = folds == fold
         kept = [t for t, h in zip(texts, held, strict=True) if not h]
         heads = fit_heads(
-            x[~held], kept, y[~held], w[~held], BUILTIN_CLAUSES, encoder.name, fold_config, aux=aux[~held]
+            x[~held],
+            kept,
+            y[~held],
+            w[~held],
+            BUILTIN_CLAUSES,
+            encoder.name,
+            fold_config,
+            aux=aux[~held],
+            aux_ids=AUX_KINDS,
         )
-        oof_mlp[held], oof_ngram[held] = heads.parts(
+        oof_mlp[held], oof_ngram[held], oof_kinds[held] = heads.parts(
             x[held], [t for t, h in zip(texts, held, strict=True) if h]
         )
-    blend = fit_blend(oof_mlp[whole], oof_ngram[whole], y[whole], uncovered[whole])
-    oof = blended(blend, oof_mlp, oof_ngram, uncovered)
+    blend = fit_blend(oof_mlp[whole], oof_ngram[whole], y[whole], uncovered[whole], oof_kinds[whole])
+    oof = blended(blend, oof_mlp, oof_ngram, uncovered, oof_kinds)
     hard = np.array([items[o].kind.startswith("neg:") for o in owners]) & whole
     # A lawful text is a false positive if it crosses *any* clause. Per group, the budget of
     # ``target_fpr`` hard lawful texts is shared between the clauses in the way that catches the most
@@ -141,7 +150,7 @@ def train(
         mine = uncovered == bool(group)
         best = _share_budget(oof[hard & mine], oof[red & whole & mine], target_fpr)
         for column, clause in enumerate(BUILTIN_CLAUSES):
-            blend[group, column, 2] += best[column]
+            blend[group, column, -1] += best[column]
             shifts[f"{clause}/{name}"] = round(best[column], 4)
         if (hard & mine).any():
             oof_fpr[name] = round(float(((oof[hard & mine] + best) > 0).any(axis=1).mean()), 4)
