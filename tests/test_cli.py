@@ -112,3 +112,10 @@ def test_contract_show_prints_the_default_with_its_hash() -> None:
     shown = json.loads(result.output)
     assert shown["hash"].startswith("sha256:")
     assert [c["id"] for c in shown["clauses"]] == ["RL-SURV", "RL-AUTO"]
+
+
+def test_train_refuses_a_false_positive_budget_out_of_range(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli.main, ["train", "--out", str(tmp_path), "--target-fpr", "0"])
+    assert result.exit_code == 2
+    assert "--target-fpr" in result.output and "0.001" in result.output
+    assert not list(tmp_path.iterdir())  # nothing trained, nothing written

@@ -259,14 +259,20 @@ def evaluate(jsonl: str, contract_path: str | None, report_path: str) -> None:
 @click.option(
     "--out", "out_dir", default="src/redline/data", show_default=True, type=click.Path(file_okay=False)
 )
-def train(corpus_dir: str, out_dir: str) -> None:
+@click.option(
+    "--target-fpr",
+    default=None,
+    type=click.FloatRange(0.001, 0.5),
+    help="Share of the lawful twins allowed to cross, out of fold (default: redline.train.TARGET_FPR).",
+)
+def train(corpus_dir: str, out_dir: str, target_fpr: float | None) -> None:
     """Rebuild the screen's heads from the corpus (deterministic)."""
     from redline.encoder import UseEncoder
+    from redline.train import TARGET_FPR, write
     from redline.train import train as run_training
-    from redline.train import write
 
     try:
-        result = run_training(corpus_dir, UseEncoder())
+        result = run_training(corpus_dir, UseEncoder(), target_fpr=target_fpr or TARGET_FPR)
     except RedlineError as exc:
         raise _Fail(exc) from None
     for path in write(result, out_dir):

@@ -90,8 +90,10 @@ class Heads:
     Two views of each text are combined in logit space: an ensemble of one-hidden-layer networks on the
     sentence vector (meaning, across languages) and a linear model on hashed character n-grams (the
     exact words that carry a condition: "without operator confirmation", "sans validation", "승인 없이").
-    ``blend`` weighs the two views, per clause, separately for languages the encoder covers and the
-    rest, and carries the calibration found by ``redline train``.
+    The networks also output how likely the text is of each lawful or disguised kind in ``aux_ids`` (a
+    warrant, a named approver, interception …). ``blend`` weighs the two views and those kinds, per
+    clause, separately for languages the encoder covers and the rest, and carries the calibration found
+    by ``redline train``.
     """
 
     clause_ids: tuple[str, ...]
@@ -103,7 +105,7 @@ class Heads:
     ngram_w: Array  # (NGRAM_BUCKETS, clauses)
     ngram_b: Array  # (clauses,)
     ngram_weight: float = 0.5
-    blend: Array | None = None  # (2, clauses, 3), see blended()
+    blend: Array | None = None  # (2, clauses, 3 + len(aux_ids)) or (2, clauses, 3), see blended()
     meta: dict[str, Any] = field(default_factory=dict)
     aux_ids: tuple[str, ...] = ()  # the networks' outputs after the clauses' ones: corpus kinds
 

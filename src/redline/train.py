@@ -12,6 +12,13 @@ approver, interception …), separately for texts in the encoder's languages and
 n-grams must carry more), and then set each group's bias so that its hard lawful cases (the
 ``neg:*`` kinds) cross 0.5 at the rate ``target_fpr``: the heads are calibrated without looking at the
 dev split.
+
+Those ``neg:*`` items are the corpus's lawful *twins*: minimal pairs that keep a red-line ask's words
+and setting and change one condition, written to be as hard as a lawful text can be. They are much
+harder than the hard lawful requests people actually send, so a rate on them is a pessimistic proxy
+for the contract's false-positive target (3 % of hard lawful cases). ``TARGET_FPR`` spends 5 % of the
+twins; see the README's evaluation for what that gives on independently written texts and how the
+figure was chosen.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from redline.screen import windows_of
 WINDOW_WEIGHT = 0.5
 FOLDS = 4
 BACKGROUND_ITEMS = 160
+TARGET_FPR = 0.05  # of the lawful twins out of fold; see the module's docstring
 
 
 @dataclass(frozen=True)
@@ -104,7 +112,7 @@ def train(
     encoder: Encoder,
     config: TrainConfig | None = None,
     *,
-    target_fpr: float = 0.03,
+    target_fpr: float = TARGET_FPR,
 ) -> TrainResult:
     config = config or TrainConfig()
     items = [item for item in load_corpus(corpus_dir) if item.split == "train"]
