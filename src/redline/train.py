@@ -14,10 +14,10 @@ n-grams must carry more), and then set each group's bias so that its hard lawful
 dev split.
 
 Those ``neg:*`` items are the corpus's lawful *twins*: minimal pairs that keep a red-line ask's words
-and setting and change one condition, written to be as hard as a lawful text can be. They are much
-harder than the hard lawful requests people actually send, so a rate on them is a pessimistic proxy
-for the contract's false-positive target (3 % of hard lawful cases). ``TARGET_FPR`` spends 5 % of the
-twins; see the README's evaluation for what that gives on independently written texts and how the
+and setting and change one condition, written to be as hard as a lawful text can be. Independently
+written hard lawful requests (the holdout) cross the same threshold about half as often, so a rate on
+the twins is a pessimistic proxy for the contract's false-positive target (3 % of hard lawful cases).
+``TARGET_FPR`` spends 5 % of the twins; the README's evaluation says what that gives and how the
 figure was chosen.
 """
 
@@ -123,7 +123,7 @@ def train(
     whole = np.array([i == 0 or owners[i - 1] != owners[i] for i in range(len(owners))])
     uncovered = np.array([not detect(texts[i]).supported for i in np.flatnonzero(whole)])[owners]
 
-    # Out-of-fold logits of both views, to fit the blend and calibrate it without touching dev.
+    # Out-of-fold logits of both views and of the kinds, to fit the blend and calibrate it without dev.
     folds = np.array([hash_group(items[o].group) % FOLDS for o in owners])
     oof_mlp, oof_ngram, oof_kinds = np.zeros_like(y), np.zeros_like(y), np.zeros_like(aux)
     fold_config = replace(config, members=2)
