@@ -22,6 +22,11 @@ class ToolCall:
     name: str
     arguments: str  # JSON text, as the model wrote it
 
+    @property
+    def text(self) -> str:
+        """The call as the screen reads it and the ledger keeps it: ``name(arguments)``."""
+        return f"{self.name}({self.arguments})"
+
 
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -90,7 +95,7 @@ class ChatResponse:
         if self.content.strip():
             yield self.content
         for call in self.tool_calls:
-            yield f"{call.name}({call.arguments})"
+            yield call.text
 
 
 @dataclass(frozen=True, slots=True)

@@ -170,9 +170,11 @@ class _UseModel:
         inner = slice(_REACH, rows - _REACH)
         features = np.empty((rows, self.width), np.float32)
         features[:, : self.embedding_dim] = embedded[piece_at]
-        column, product = self.embedding_dim, self.projected_dim
-        for (width, left), (_, b1, w2, b2) in zip(_ORDERS, self.conv, strict=True):
-            size = b1.shape[0]
+        e, product = self.embedding_dim, self.projected_dim  # a branch's features sit after the embedding
+        for (width, left), (_, b1, w2, b2), (lo, hi) in zip(
+            _ORDERS, self.conv, self.branch_slices, strict=True
+        ):
+            size = hi - lo
             offsets = range(-left, width - left)
             # The first layer is the sum of the neighbours' cached products: no matrix product per token.
             hidden = np.zeros((rows, size), np.float32)
@@ -180,12 +182,10 @@ class _UseModel:
                 neighbour = row_at[_REACH + offset : rows - _REACH + offset]
                 hidden[inner] += source[neighbour, product : product + size]
                 product += size
-            x = column - self.embedding_dim
-            hidden = _relu_residual(hidden, b1, source[row_at, x : x + size])
+            hidden = _relu_residual(hidden, b1, source[row_at, lo:hi])
             hidden[pad] = 0.0
             window = np.concatenate([hidden[_REACH + o : rows - _REACH + o] for o in offsets], axis=1)
-            features[inner, column : column + size] = _relu_residual(window @ w2, b2, hidden[inner])
-            column += size
+            features[inner, e + lo : e + hi] = _relu_residual(window @ w2, b2, hidden[inner])
         return self._normalised_sums(features, owner, position, lengths)
 
     def _normalised_sums(
@@ -197,9 +197,8 @@ class _UseModel:
     ) -> Vectors:
         """Each text's sum of its tokens' layer-normalised features (rows ``position`` of ``features``,
         belonging to texts ``owner``; the other rows are padding), without normalising token by token:
-        the sum of
-        (f_t - mean_t) / std_t * gamma + beta is gamma * (sum of f_t / std_t - sum of mean_t / std_t)
-        + length * beta, and the first sum is one matrix product with each token's 1 / std_t."""
+        the sum of (f_t - mean_t) / std_t * gamma + beta is gamma * (sum of f_t / std_t - sum of
+        mean_t / std_t) + length * beta, and the first sum is one matrix product with each 1 / std_t."""
         tokens = features[position]
         d = tokens.shape[1]
         mean = tokens @ np.full(d, 1.0 / d, np.float32)
@@ -236,8 +235,8 @@ class _UseModel:
     def _piece_rows(self, unique: npt.NDArray[np.int64]) -> tuple[Vectors, Vectors, npt.NDArray[np.int64]]:
         """For the distinct pieces ``unique``, plus a last row of zeros: their embeddings, and where
         their rows (see :meth:`_fresh_rows`) are: ``source[lookup[i]]``. A row depends on its piece
-        alone, so the rows of the most recently new pieces are kept, and once all of a batch's pieces
-        are kept their rows are read from the cache in place."""
+        alone, so the rows of the first pieces seen are kept until the cache is full, and once all of a
+        batch's pieces are kept their rows are read from the cache in place."""
         embedded = np.empty((len(unique) + 1, self.embedding_dim), np.float32)
         embedded[-1] = 0.0
         self._embed(unique, embedded[:-1])

@@ -445,7 +445,7 @@ class _Relay:
     async def record(self, judgement: Judgement, guard: StreamGuard, calls: tuple[ToolCall, ...] = ()) -> int:
         """Record the answer as far as it came: its text and its tool calls, as a plain answer's are."""
         text = guard.text
-        texts = ((text,) if text.strip() else ()) + tuple(f"{c.name}({c.arguments})" for c in calls)
+        texts = ((text,) if text.strip() else ()) + tuple(c.text for c in calls)
         names = tuple(c.name for c in calls)
         return await self.gateway.record_answer(
             self.exchange, judgement, self.provider, names, texts, streamed=True
@@ -495,7 +495,7 @@ class _Relay:
         tool_calls = tuple(ToolCall(c[0], c[1], c[2]) for c in calls.values())
         verdicts = list(guard.verdicts)
         if tool_calls:
-            verdicts += screen.check_many([f"{c.name}({c.arguments})" for c in tool_calls])
+            verdicts += screen.check_many([c.text for c in tool_calls])
         judgement = Judgement.of(verdicts, contract)
         lethal = self.gateway.lethal(contract, tool_calls)
         if lethal and not judgement.refused:

@@ -42,7 +42,8 @@ _NOT_AN_ASK = ("neg:discussion", "neg:summary", "everyday", "homonym")
 # A built-in clause read as its conditions (../shared/POLICY.md). Each condition holds as far as none of
 # the lawful kinds that negate it fits the text: the networks learn those kinds from the corpus's lawful
 # twins, which differ from their red-line item in that one condition. The conditions explain a verdict
-# to an auditor or an over-blocked analyst; the clause's own score decides it.
+# to an auditor or an over-blocked analyst; the clause's own score decides it, and weighs the same
+# kind outputs (redline.heads.blended).
 CONDITIONS: dict[str, dict[str, tuple[str, ...]]] = {
     "RL-SURV": {
         "an operational ask": _NOT_AN_ASK,
