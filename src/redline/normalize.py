@@ -150,23 +150,42 @@ def _fold_confusables(match: re.Match[str]) -> str:
     return word
 
 
-def _unleet(match: re.Match[str]) -> str:
-    token = match.group(0)
+def _unleet_token(token: str, *, lenient: bool) -> str:
     leet = sum(1 for ch in token if ch in _LEET_CHARS)
     letters = sum(1 for ch in token if ch.isalpha())
-    if not leet or letters < 2 or token.isdigit():
+    if not leet or token.isdigit() or letters < (1 if lenient else 2):
         return token
     # "mp3", "utf8", "3d" keep their digits: one substitution counts only between letters or
-    # before two of them ("4ll", "$py").
-    if leet == 1 and not re.search(r"[A-Za-z][0-9@$!|€][A-Za-z]|^[0-9@$!|€][A-Za-z]{2}", token):
+    # before two of them ("4ll", "$py"), unless the text is plainly leet-spelt (lenient).
+    if (
+        not lenient
+        and leet == 1
+        and not re.search(r"[A-Za-z][0-9@$!|€][A-Za-z]|^[0-9@$!|€][A-Za-z]{2}", token)
+    ):
         return token
     return token.translate(_LEET)
+
+
+def _unleet(text: str) -> str:
+    """Leet-spelt words put back. Where at least two words are plainly leet-spelt, the text is, so the
+    short words between them are read the same way too: "th3", "t0", "0n", "4t", "n0"."""
+    strict = [0]
+
+    def repair(match: re.Match[str]) -> str:
+        fixed = _unleet_token(match.group(0), lenient=False)
+        strict[0] += fixed != match.group(0)
+        return fixed
+
+    repaired = _LEET_TOKEN.sub(repair, text)
+    if strict[0] < 2:
+        return repaired
+    return _LEET_TOKEN.sub(lambda m: _unleet_token(m.group(0), lenient=True), repaired)
 
 
 _REPAIRS: tuple[tuple[str, Callable[[str], str]], ...] = (
     ("look-alike-letters", _fold_look_alikes),
     ("spaced-letters", lambda t: _SPACED.sub(lambda m: re.sub(r"[ .\-_*·/|]", "", m.group(0)), t)),
-    ("leetspeak", lambda t: _LEET_TOKEN.sub(_unleet, t)),
+    ("leetspeak", _unleet),
 )
 
 

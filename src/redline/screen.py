@@ -34,6 +34,13 @@ SHORT_TEXT_CHARS = 400
 WHOLE_TEXT_CHARS = 1_500
 MIN_WINDOW_CHARS = 12
 EXCERPT_CHARS = 240
+# A sentence scored alone loses its document's framing: "the platform fuses plate reads and social
+# media into one profile per resident" is an ask on its own and reporting inside a news article. So in
+# a text whose windows read, on average, as discussion or a summary (the networks' kinds, as a logit),
+# the windows other than the whole text have their built-in clauses' logits lowered by this many times
+# that average, where it is positive. Chosen on dev's long articles (see the README's evaluation).
+REPORTED_WEIGHT = 2.0
+_REPORTING = ("neg:discussion", "neg:summary")
 
 Action = Literal["allow", "block", "hold", "flag"]
 
@@ -126,6 +133,7 @@ class Verdict:
 class _Window:
     text: str
     view: str
+    whole: bool  # the whole of its view's text, not one of its sentences or pairs
 
 
 class Screen:
@@ -161,6 +169,7 @@ class Screen:
             if clause in contract.clause_ids
             and all(k in heads.aux_ids for negated in conditions.values() for k in negated)
         }
+        self._reporting = [heads.aux_ids.index(k) for k in _REPORTING if k in heads.aux_ids]
         self._custom: dict[str, LinearHead] = {}
         for clause in contract.clauses:
             if clause.builtin:
@@ -169,7 +178,7 @@ class Screen:
             elif clause.examples is not None:
                 pos = list(clause.examples.positive)
                 neg = list(clause.examples.negative) + list(background)
-                x = encoder.encode(pos + neg)
+                x = encoder.encode(pos + neg)[:, : encoder.sentence_dim]
                 y = np.array([1] * len(pos) + [0] * len(neg))
                 self._custom[clause.id] = fit_linear(x, y)
 
@@ -219,6 +228,8 @@ class Screen:
         for language, disguises, windows in prepared:
             rows = slice(offset, offset + len(windows))
             offset += len(windows)
+            if kinds is not None and len(windows) > 1:
+                self._discount_reported(windows, {c: s[rows] for c, s in scores.items()}, kinds[rows])
             window_scores = {c: s[rows] for c, s in scores.items()}
             verdicts.append(
                 self._verdict(
@@ -226,6 +237,23 @@ class Screen:
                 )
             )
         return verdicts
+
+    def _discount_reported(
+        self, windows: list[_Window], scores: dict[str, np.ndarray[Any, Any]], kinds: np.ndarray[Any, Any]
+    ) -> None:
+        """Lower, in place, the built-in clauses' scores of the parts of a text that as a whole reads
+        as reporting or discussion (see REPORTED_WEIGHT)."""
+        if not self._reporting:
+            return
+        p = np.clip(kinds[:, self._reporting].max(axis=1), 1e-6, 1 - 1e-6)
+        lean = float(np.mean(np.log(p / (1 - p))))
+        parts = np.array([not w.whole for w in windows])
+        if lean <= 0 or not parts.any():
+            return
+        for _, clause_id in self._builtin:
+            part = scores[clause_id][parts]
+            logit = np.log(np.clip(part, 1e-7, 1 - 1e-7) / np.clip(1 - part, 1e-7, 1))
+            scores[clause_id][parts] = 1 / (1 + np.exp(REPORTED_WEIGHT * lean - logit))
 
     def validate(self, text: object, index: int = 0) -> None:
         """Raise :class:`InputError` if ``text`` cannot be screened (not a string, empty, too long)."""
@@ -242,16 +270,20 @@ class Screen:
         self.validate(text, index)
         assert isinstance(text, str)
         normalized = normalize(text)
-        windows = [_Window(w, view.kind) for view in normalized.views for w in windows_of(view.text)]
+        windows = [
+            _Window(w, view.kind, w == view.text.strip())
+            for view in normalized.views
+            for w in windows_of(view.text)
+        ]
         if not windows:  # nothing readable at all, e.g. only punctuation
-            windows = [_Window(text.strip(), "text")]
+            windows = [_Window(text.strip(), "text", True)]
         language = detect(" ".join(view.text for view in normalized.views))
         return language, normalized.disguises, windows
 
     def _score(
         self, vectors: Vectors, texts: list[str], uncovered: np.ndarray[Any, Any]
     ) -> tuple[dict[str, np.ndarray[Any, Any]], np.ndarray[Any, Any] | None]:
-        """Each clause's score per window, and the networks' kind outputs (for the conditions)."""
+        """Each clause's score per window, and the networks' kind outputs (the conditions, reporting)."""
         out: dict[str, np.ndarray[Any, Any]] = {}
         kinds = None
         if self._builtin:
@@ -259,8 +291,8 @@ class Screen:
             for column, clause_id in self._builtin:
                 out[clause_id] = builtin[:, column]
         for clause_id, head in self._custom.items():
-            out[clause_id] = head.scores(vectors)
-        return out, kinds if self._conditions else None
+            out[clause_id] = head.scores(vectors[:, : self.encoder.sentence_dim])
+        return out, kinds
 
     def _verdict(
         self,

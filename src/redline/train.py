@@ -35,7 +35,7 @@ import numpy as np
 from redline.contract import ALLOWED, BUILTIN_CLAUSES
 from redline.corpus import Item, corpus_hash, load_corpus
 from redline.encoder import Encoder
-from redline.heads import Heads, TrainConfig, blended, fit_blend, fit_heads
+from redline.heads import Heads, TrainConfig, blended, fit_blend, fit_heads, fit_projection
 from redline.language import detect
 from redline.normalize import normalize
 from redline.screen import windows_of
@@ -118,6 +118,12 @@ def train(
     items = [item for item in load_corpus(corpus_dir) if item.split == "train"]
     texts, y, w, owners = training_examples(items)
     x = encoder.encode(texts)
+    sentence_dim = encoder.sentence_dim
+    projection = (
+        fit_projection(x[:, sentence_dim:], config.token_components)
+        if config.token_components and x.shape[1] > sentence_dim
+        else None
+    )
     aux = aux_targets(items, owners)
     # An item's first example is its whole text, normalised as the screen sees it.
     whole = np.array([i == 0 or owners[i - 1] != owners[i] for i in range(len(owners))])
@@ -140,6 +146,8 @@ def train(
             fold_config,
             aux=aux[~held],
             aux_ids=AUX_KINDS,
+            sentence_dim=sentence_dim,
+            projection=projection,
         )
         oof_mlp[held], oof_ngram[held], oof_kinds[held] = heads.parts(
             x[held], [t for t, h in zip(texts, held, strict=True) if h]
@@ -173,7 +181,20 @@ def train(
         "out_of_fold_hard_lawful_fpr": oof_fpr,
     }
     meta["blend"] = np.round(blend, 4).tolist()
-    heads = fit_heads(x, texts, y, w, BUILTIN_CLAUSES, encoder.name, config, meta, aux=aux, aux_ids=AUX_KINDS)
+    heads = fit_heads(
+        x,
+        texts,
+        y,
+        w,
+        BUILTIN_CLAUSES,
+        encoder.name,
+        config,
+        meta,
+        aux=aux,
+        aux_ids=AUX_KINDS,
+        sentence_dim=sentence_dim,
+        projection=projection,
+    )
     heads = replace(heads, blend=blend)
     return TrainResult(heads, len(texts), len(items), background(items), shifts)
 
