@@ -228,9 +228,9 @@ class Screen:
         for language, disguises, windows in prepared:
             rows = slice(offset, offset + len(windows))
             offset += len(windows)
+            window_scores = {c: s[rows] for c, s in scores.items()}  # views: a discount writes through
             if kinds is not None and len(windows) > 1:
-                self._discount_reported(windows, {c: s[rows] for c, s in scores.items()}, kinds[rows])
-            window_scores = {c: s[rows] for c, s in scores.items()}
+                self._discount_reported(windows, window_scores, kinds[rows])
             verdicts.append(
                 self._verdict(
                     language, disguises, windows, window_scores, None if kinds is None else kinds[rows]
