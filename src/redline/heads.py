@@ -119,8 +119,7 @@ class Heads:
         """What the networks read: the sentence vector, then the projected finer features (if any)."""
         if self.token_w is None or self.token_b is None:
             return x
-        sentence = x.shape[1] - self.token_w.shape[0]
-        return np.concatenate([x[:, :sentence], x[:, sentence:] @ self.token_w + self.token_b], axis=1)
+        return _projected(x, (self.token_w, self.token_b))
 
     @functools.cached_property
     def _w1_flat(self) -> tuple[Array, Array]:
@@ -304,6 +303,21 @@ def fit_blend(
     return blend
 
 
+def token_projection(x: Array, sentence_dim: int, components: int) -> tuple[Array, Array] | None:
+    """:func:`fit_projection` of ``x``'s columns past its first ``sentence_dim``, or None when there are
+    none or no ``components`` are asked for."""
+    if not components or x.shape[1] <= sentence_dim:
+        return None
+    return fit_projection(x[:, sentence_dim:], components)
+
+
+def _projected(x: Array, projection: tuple[Array, Array]) -> Array:
+    """``x`` with its columns past the sentence vector replaced by their projection ``(w, b)``."""
+    w, b = projection
+    sentence = x.shape[1] - w.shape[0]
+    return np.concatenate([x[:, :sentence], x[:, sentence:] @ w + b], axis=1)
+
+
 def fit_projection(features: Array, components: int, *, scale: float = 0.05) -> tuple[Array, Array]:
     """``(w, b)`` that standardise ``features`` column by column and project them onto their first
     ``components`` principal components, each scaled to standard deviation ``scale`` (about that of a
@@ -371,12 +385,9 @@ def fit_heads(
     config = config or TrainConfig()
     sentence_dim = x.shape[1] if sentence_dim is None else sentence_dim
     targets = y if aux is None else np.concatenate([y, aux], axis=1)
-    token_w = token_b = None
-    if sentence_dim < x.shape[1] and config.token_components:
-        token_w, token_b = projection or fit_projection(x[:, sentence_dim:], config.token_components)
-        x = np.concatenate([x[:, :sentence_dim], x[:, sentence_dim:] @ token_w + token_b], axis=1)
-    else:
-        x = x[:, :sentence_dim]
+    projection = projection or token_projection(x, sentence_dim, config.token_components)
+    x = x[:, :sentence_dim] if projection is None else _projected(x, projection)
+    token_w, token_b = projection or (None, None)
     w1, b1, w2, b2 = fit_mlp(x, targets, weights, config)
     ngram_w, ngram_b = fit_ngrams([ngram_ids(t) for t in texts], y, weights, config)
     return Heads(
@@ -522,4 +533,5 @@ __all__ = [
     "fit_projection",
     "ngram_ids",
     "ngram_rows",
+    "token_projection",
 ]

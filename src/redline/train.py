@@ -35,7 +35,7 @@ import numpy as np
 from redline.contract import ALLOWED, BUILTIN_CLAUSES
 from redline.corpus import Item, corpus_hash, load_corpus
 from redline.encoder import Encoder
-from redline.heads import Heads, TrainConfig, blended, fit_blend, fit_heads, fit_projection
+from redline.heads import Heads, TrainConfig, blended, fit_blend, fit_heads, token_projection
 from redline.language import detect
 from redline.normalize import normalize
 from redline.screen import windows_of
@@ -119,11 +119,7 @@ def train(
     texts, y, w, owners = training_examples(items)
     x = encoder.encode(texts)
     sentence_dim = encoder.sentence_dim
-    projection = (
-        fit_projection(x[:, sentence_dim:], config.token_components)
-        if config.token_components and x.shape[1] > sentence_dim
-        else None
-    )
+    projection = token_projection(x, sentence_dim, config.token_components)  # one for every fit
     aux = aux_targets(items, owners)
     # An item's first example is its whole text, normalised as the screen sees it.
     whole = np.array([i == 0 or owners[i - 1] != owners[i] for i in range(len(owners))])
